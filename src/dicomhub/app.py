@@ -1,0 +1,97 @@
+"""The ASGI application: the layers around the DICOMweb routes.
+
+From the outside in (cors-spec.md §13):
+
+1. access log: one line for every request, preflights included;
+2. CORS: answers preflights before routing and authentication, and puts the
+   policy's headers on every other response, errors and 500s included;
+3. Starlette's server-error layer: an unhandled exception becomes a plain 500;
+4. authorisation: the one place that decides who may do what;
+5. the routes, whose DicomhubError exceptions become 4xx answers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
+
+from .accesslog import AccessLogMiddleware
+from .auth import AuthorizationMiddleware, Authorizer, OpenAccess
+from .config import Settings
+from .cors import CORSMiddleware, PolicyHolder, parse_cors_settings
+from .errors import DicomhubError
+from .index import SqlIndex
+from .services import delete, qido, stow, wado
+from .storage import FolderStore
+from .web import Services, services
+
+logger = logging.getLogger(__name__)
+
+
+async def health(request: Request) -> Response:
+    svc = services(request)
+    try:
+        svc.index.check()
+        svc.store.check()
+    except Exception as exc:  # any failure means "not healthy"
+        logger.warning("health check failed: %s", type(exc).__name__)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def dicomhub_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DicomhubError)
+    return PlainTextResponse(exc.message, status_code=exc.status, headers=exc.headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = "no such resource; DICOMweb lives under /v2 (see PS3.18 §10)"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not supported on this resource"
+    else:
+        message = str(exc.detail)
+    return PlainTextResponse(message, status_code=exc.status_code, headers=exc.headers)
+
+
+def dicomweb_routes() -> list[Route]:
+    return [*stow.routes, *qido.routes, *wado.routes, *delete.routes]
+
+
+def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGIApp:
+    """Build the application; raises ConfigError on an invalid setting."""
+    policy, warnings = parse_cors_settings(settings.cors)
+    for warning in warnings:
+        logger.warning("cors: %s", warning)
+    holder = PolicyHolder(policy)
+
+    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+    svc = Services(
+        settings=settings,
+        index=SqlIndex(settings.index_url),
+        store=FolderStore(settings.blob_dir),
+    )
+
+    routes = dicomweb_routes()
+    app = Starlette(
+        routes=[
+            Route("/health", health),
+            Mount("/v2", routes=routes),
+            Mount("/v1", routes=routes),
+        ],
+        middleware=[
+            Middleware(AuthorizationMiddleware, authorizer=authorizer or OpenAccess())
+        ],
+        exception_handlers={DicomhubError: dicomhub_error, HTTPException: http_error},
+    )
+    app.state.services = svc
+    app.state.cors = holder
+    return AccessLogMiddleware(CORSMiddleware(app, holder))

@@ -1,0 +1,140 @@
+"""Settings: a TOML file, then environment variables, then command-line flags.
+
+Every key of the file can also be set as ``DICOMHUB_<TABLE>_<KEY>``, for example
+``DICOMHUB_CORS_ORIGINS='["https://viewer.example.org"]'`` or
+``DICOMHUB_SERVER_PORT=8080``. A value is read as JSON when it parses as JSON;
+otherwise list keys split on commas and newlines, and anything else stays text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TABLES = ("server", "storage", "index", "cors", "auth")
+LIST_KEYS = {
+    ("cors", "origins"),
+    ("cors", "headers"),
+    ("cors", "methods"),
+    ("cors", "expose_headers"),
+    ("server", "trusted_proxies"),
+}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the key, value and rule."""
+
+    def __init__(self, key: str, value: Any, rule: str):
+        self.key = key
+        self.value = value
+        self.rule = rule
+        super().__init__(f"{key} = {value!r}: {rule}")
+
+
+@dataclass
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("dicomhub-data")
+    # The address clients use to reach the DICOMweb root's parent, for example
+    # "https://pacs.example.org/dicomweb"; when unset, URLs are built from the
+    # request (and X-Forwarded-*/Forwarded from trusted proxies).
+    public_base_url: str | None = None
+    trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    max_body_bytes: int = 8 * 1024**3
+    workers: int = 1
+
+
+@dataclass
+class Settings:
+    server: ServerSettings
+    storage: dict[str, Any]
+    index: dict[str, Any]
+    cors: dict[str, Any]
+    auth: dict[str, Any]
+
+    @property
+    def blob_dir(self) -> Path:
+        return Path(self.storage.get("path") or self.server.data_dir / "blobs")
+
+    @property
+    def index_url(self) -> str:
+        url = self.index.get("url")
+        if url:
+            return str(url)
+        return f"sqlite:///{(self.server.data_dir / 'index.sqlite3').resolve()}"
+
+
+def _env_value(table: str, key: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    if (table, key) in LIST_KEYS:
+        items = text.replace("\n", ",").split(",")
+        return [item.strip() for item in items if item.strip()]
+    return text
+
+
+def read_raw(
+    config_file: Path | None, environ: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The merged tables of the file and the environment, not yet checked."""
+    raw: dict[str, dict[str, Any]] = {table: {} for table in TABLES}
+
+    if config_file is not None:
+        try:
+            with open(config_file, "rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigError("--config", str(config_file), "file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                "--config", str(config_file), f"not TOML: {exc}"
+            ) from None
+        for table, values in data.items():
+            if table not in TABLES or not isinstance(values, dict):
+                raise ConfigError(
+                    table, values, f"unknown table; expected one of {', '.join(TABLES)}"
+                )
+            raw[table].update(values)
+
+    environ = os.environ if environ is None else environ
+    for name, text in environ.items():
+        if not name.startswith("DICOMHUB_"):
+            continue
+        table, _, key = name[len("DICOMHUB_") :].lower().partition("_")
+        if table in TABLES and key:
+            raw[table][key] = _env_value(table, key, text)
+    return raw
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **server_overrides: Any,
+) -> Settings:
+    """Read, merge and type the settings; command-line flags win over both."""
+    raw = read_raw(config_file, environ)
+    server_raw = dict(raw["server"])
+    server_raw.update({k: v for k, v in server_overrides.items() if v is not None})
+
+    known = set(ServerSettings.__dataclass_fields__)
+    for key in server_raw:
+        if key not in known:
+            raise ConfigError(f"server.{key}", server_raw[key], "unknown key")
+    server = ServerSettings(**server_raw)
+    server.data_dir = Path(server.data_dir)
+    for key in ("port", "max_body_bytes", "workers"):
+        try:
+            setattr(server, key, int(getattr(server, key)))
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"server.{key}", getattr(server, key), "must be an integer"
+            ) from None
+    return Settings(server, raw["storage"], raw["index"], raw["cors"], raw["auth"])

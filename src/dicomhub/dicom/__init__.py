@@ -1,0 +1,1 @@
+"""DICOM-specific pieces: levels of the information model, DICOM JSON, pixel data."""

@@ -1,0 +1,15 @@
+"""The index: what is stored, searchable without opening any instance."""
+
+from .base import DuplicateInstance, Index, IndexConflict
+from .records import InstanceRecord, StoredInstance, build_record
+from .sql import SqlIndex
+
+__all__ = [
+    "DuplicateInstance",
+    "Index",
+    "IndexConflict",
+    "InstanceRecord",
+    "SqlIndex",
+    "StoredInstance",
+    "build_record",
+]

@@ -1,0 +1,206 @@
+"""The index on SQLAlchemy Core: SQLite (WAL) by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    exists,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.exc import IntegrityError
+
+from .base import DuplicateInstance, IndexConflict
+from .migrate import upgrade
+from .records import InstanceRecord, StoredInstance
+from .schema import instance, series, study
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers go on while one writer commits; NORMAL sync is durable
+    # across application crashes in WAL mode. Foreign keys are off by default.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class SqlIndex:
+    def __init__(self, url: str):
+        self.engine = make_engine(url)
+        self.is_sqlite = url.startswith("sqlite")
+        upgrade(self.engine)
+
+        # SQLite allows one writer at a time; serialising writers here avoids
+        # "database is locked" retries under concurrent STOW requests.
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    def _locked(self) -> Any:
+        return self._write_lock or _NoLock()
+
+    def add_instance(self, record: InstanceRecord) -> None:
+        with self._locked():
+            try:
+                with self.engine.begin() as conn:
+                    self._insert(conn, record)
+            except IntegrityError as exc:
+                raise DuplicateInstance(record.sop_instance_uid) from exc
+
+    def _insert(self, conn: Any, record: InstanceRecord) -> None:
+        taken = conn.execute(
+            select(instance.c.pk).where(
+                instance.c.sop_instance_uid == record.sop_instance_uid
+            )
+        ).first()
+        if taken:
+            raise DuplicateInstance(record.sop_instance_uid)
+
+        # The first instance of a study or series defines its attributes.
+        study_pk = conn.execute(
+            select(study.c.pk).where(
+                study.c.study_instance_uid == record.study_instance_uid
+            )
+        ).scalar()
+        if study_pk is None:
+            study_pk = conn.execute(
+                insert(study).values(
+                    study_instance_uid=record.study_instance_uid,
+                    attrs=json.dumps(record.study_attrs),
+                    **record.study_columns,
+                )
+            ).inserted_primary_key[0]
+
+        row = conn.execute(
+            select(series.c.pk, series.c.study_pk).where(
+                series.c.series_instance_uid == record.series_instance_uid
+            )
+        ).first()
+        if row is None:
+            series_pk = conn.execute(
+                insert(series).values(
+                    study_pk=study_pk,
+                    series_instance_uid=record.series_instance_uid,
+                    attrs=json.dumps(record.series_attrs),
+                    **record.series_columns,
+                )
+            ).inserted_primary_key[0]
+        elif row.study_pk != study_pk:
+            raise IndexConflict(
+                "the SeriesInstanceUID is already stored in another study"
+            )
+        else:
+            series_pk = row.pk
+
+        conn.execute(
+            insert(instance).values(
+                series_pk=series_pk,
+                sop_instance_uid=record.sop_instance_uid,
+                transfer_syntax_uid=record.transfer_syntax_uid,
+                blob_key=record.blob_key,
+                size=record.size,
+                attrs=json.dumps(record.instance_attrs),
+                **record.instance_columns,
+            )
+        )
+
+    def _select_instances(
+        self, study_uid: str, series_uid: str | None, sop_uid: str | None
+    ) -> Any:
+        conditions = [study.c.study_instance_uid == study_uid]
+        if series_uid is not None:
+            conditions.append(series.c.series_instance_uid == series_uid)
+        if sop_uid is not None:
+            conditions.append(instance.c.sop_instance_uid == sop_uid)
+        return (
+            select(
+                study.c.study_instance_uid,
+                series.c.series_instance_uid,
+                instance.c.sop_instance_uid,
+                instance.c.sop_class_uid,
+                instance.c.transfer_syntax_uid,
+                instance.c.blob_key,
+                instance.c.size,
+                instance.c.number_of_frames,
+            )
+            .select_from(
+                study.join(series, series.c.study_pk == study.c.pk).join(
+                    instance, instance.c.series_pk == series.c.pk
+                )
+            )
+            .where(and_(*conditions))
+            .order_by(
+                series.c.series_number,
+                series.c.pk,
+                instance.c.instance_number,
+                instance.c.pk,
+            )
+        )
+
+    def find_instances(
+        self, study: str, series: str | None = None, sop: str | None = None
+    ) -> list[StoredInstance]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(self._select_instances(study, series, sop))
+            return [StoredInstance(*row) for row in rows]
+
+    def delete(
+        self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
+    ) -> list[StoredInstance]:
+        with self._locked(), self.engine.begin() as conn:
+            found = [
+                StoredInstance(*row)
+                for row in conn.execute(
+                    self._select_instances(study_uid, series_uid, sop_uid)
+                )
+            ]
+            if not found:
+                return []
+            sops = [item.sop_instance_uid for item in found]
+            for start in range(0, len(sops), 500):
+                conn.execute(
+                    delete(instance).where(
+                        instance.c.sop_instance_uid.in_(sops[start : start + 500])
+                    )
+                )
+
+            # Series and studies left without instances go too.
+            conn.execute(
+                delete(series).where(
+                    ~exists().where(instance.c.series_pk == series.c.pk)
+                )
+            )
+            conn.execute(
+                delete(study).where(~exists().where(series.c.study_pk == study.c.pk))
+            )
+            return found
+
+    def check(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""The DICOMweb transactions: STOW-RS, WADO-RS, QIDO-RS and DELETE."""

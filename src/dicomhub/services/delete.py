@@ -1,0 +1,57 @@
+"""DELETE of a study, series or instance (as the Azure DICOM service offers).
+
+The index rows go first, in one transaction, so the instances vanish from
+every search and retrieve at once; then the blobs are removed. A crash between
+the two leaves only unreferenced files, never an index row without its file.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..errors import NotFound
+from ..uids import check_uid
+from ..web import services
+
+logger = logging.getLogger(__name__)
+
+
+async def delete_resource(request: Request) -> Response:
+    params = request.path_params
+    study = check_uid(params["study"], "StudyInstanceUID")
+    series = params.get("series")
+    sop = params.get("instance")
+    if series is not None:
+        check_uid(series, "SeriesInstanceUID")
+    if sop is not None:
+        check_uid(sop, "SOPInstanceUID")
+
+    svc = services(request)
+    removed = await run_in_threadpool(svc.index.delete, study, series, sop)
+    if not removed:
+        raise NotFound("nothing is stored under this URL; nothing was deleted")
+
+    for item in removed:
+        try:
+            await run_in_threadpool(svc.store.delete, item.blob_key)
+        except OSError:
+            # The index no longer references the file; log and carry on.
+            logger.exception("could not remove blob %s", item.blob_key)
+    logger.info("deleted %d instance(s)", len(removed))
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/studies/{study}", delete_resource, methods=["DELETE"]),
+    Route("/studies/{study}/series/{series}", delete_resource, methods=["DELETE"]),
+    Route(
+        "/studies/{study}/series/{series}/instances/{instance}",
+        delete_resource,
+        methods=["DELETE"],
+    ),
+]

@@ -1,0 +1,25 @@
+"""UID syntax checks (PS3.5 §9.1), done before a UID touches a path or a query."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import BadRequest
+
+# PS3.5 §9.1: components of digits separated by '.', no leading zero in a
+# multi-digit component, at most 64 characters in all.
+_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+
+
+def is_valid_uid(value: str) -> bool:
+    return len(value) <= 64 and _UID.match(value) is not None
+
+
+def check_uid(value: str, name: str) -> str:
+    """Return `value` if it is a valid UID, else raise 400 naming the parameter."""
+    if not is_valid_uid(value):
+        raise BadRequest(
+            f"{name} is not a valid UID (PS3.5 §9.1: digits and dots, at most "
+            "64 characters); check the URL"
+        )
+    return value

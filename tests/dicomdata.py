@@ -1,0 +1,117 @@
+"""Test data: sample files, fresh copies with new UIDs, and STOW-RS bodies."""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pydicom
+from pydicom.data import get_charset_files, get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+
+HERE = Path(__file__).parent
+
+
+def shared_samples() -> Path | None:
+    """``../shared/samples/dicom`` beside the clone, or $DICOMHUB_SAMPLES."""
+    configured = os.environ.get("DICOMHUB_SAMPLES")
+    candidates = [Path(configured)] if configured else []
+    candidates.append(HERE.parent.parent / "shared" / "samples" / "dicom")
+    for candidate in candidates:
+        if (candidate / "clean").is_dir():
+            return candidate
+    return None
+
+
+def sample_files(kind: str) -> list[Path]:
+    """Files of the corpus folder `kind` (clean, variants, ugly).
+
+    Without ../shared the clean set falls back to pydicom's bundled files and
+    the ugly set to the copy kept in tests/data/ugly (licences beside it).
+    """
+    root = shared_samples()
+    if root is not None:
+        return sorted((root / kind).iterdir())
+    if kind == "ugly":
+        return sorted(
+            p for p in (HERE / "data" / "ugly").iterdir() if p.suffix != ".md"
+        )
+    if kind == "clean":
+        names = ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "rtplan.dcm"]
+        return [Path(get_testdata_file(name)) for name in names]
+    return []
+
+
+def testdata(name: str) -> Path:
+    if name.startswith("chr"):
+        return Path(get_charset_files(name)[0])
+    return Path(get_testdata_file(name))
+
+
+def read(name_or_path: str | Path) -> Dataset:
+    path = name_or_path if isinstance(name_or_path, Path) else testdata(name_or_path)
+    return pydicom.dcmread(path)
+
+
+def fresh(
+    name_or_path: str | Path | Dataset,
+    *,
+    study: str | None = None,
+    series: str | None = None,
+    **attributes: Any,
+) -> Dataset:
+    """A copy with new Study/Series/SOP Instance UIDs and its own PatientID."""
+    if isinstance(name_or_path, Dataset):
+        ds = name_or_path
+    else:
+        ds = read(name_or_path)
+    ds.StudyInstanceUID = study or generate_uid()
+    ds.SeriesInstanceUID = series or generate_uid()
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.PatientID = "PID-" + uuid.uuid4().hex[:8]
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def to_bytes(ds: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def multipart_body(
+    parts: Iterable[bytes], boundary: str = "dicomhub-test-boundary"
+) -> tuple[bytes, str]:
+    """A STOW-RS body and its Content-Type (PS3.18 §10.5.1.1)."""
+    body = b""
+    for part in parts:
+        body += f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+        body += part + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
+    return body, content_type
+
+
+def stow(
+    root: str,
+    datasets: Iterable[Dataset | bytes],
+    study: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    parts = [d if isinstance(d, bytes) else to_bytes(d) for d in datasets]
+    body, content_type = multipart_body(parts)
+    url = f"{root}/studies" + (f"/{study}" if study else "")
+    return httpx.post(
+        url,
+        content=body,
+        headers={"Content-Type": content_type, **(headers or {})},
+        timeout=60,
+    )
