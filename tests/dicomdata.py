@@ -115,3 +115,25 @@ def stow(
         headers={"Content-Type": content_type, **(headers or {})},
         timeout=60,
     )
+
+
+def multipart_parts(response: httpx.Response) -> list[tuple[dict[str, str], bytes]]:
+    """Split a multipart/related answer into (headers, body) pairs (RFC 2046 §5.1)."""
+    content_type = response.headers["content-type"]
+    params = dict(
+        item.strip().split("=", 1)
+        for item in content_type.split(";")[1:]
+        if "=" in item
+    )
+    boundary = params["boundary"].strip('"').encode()
+    parts = []
+    for chunk in response.content.split(b"--" + boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, body = chunk[2:].partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        parts.append((headers, body[:-2] if body.endswith(b"\r\n") else body))
+    return parts

@@ -1,0 +1,69 @@
+"""Settings from the TOML file, the environment and the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dicomhub.config import ConfigError, load_settings
+
+
+def test_defaults_follow_the_brief() -> None:
+    settings = load_settings(None, environ={})
+
+    assert settings.server.host == "127.0.0.1"
+    assert settings.server.port == 8080
+    assert settings.server.data_dir == Path("dicomhub-data")
+    assert settings.index_url.startswith("sqlite:///")
+
+
+def test_file_then_environment_then_flags(tmp_path: Path) -> None:
+    config = tmp_path / "dicomhub.toml"
+    config.write_text('[server]\nport = 9000\nhost = "0.0.0.0"\n[cors]\nmax_age = 5\n')
+    environ = {
+        "DICOMHUB_SERVER_PORT": "9001",
+        "DICOMHUB_CORS_ORIGINS": "https://a.example, https://b.example",
+        "DICOMHUB_CORS_MAX_AGE": "60",
+        "OTHER": "ignored",
+    }
+
+    settings = load_settings(config, environ=environ, host="127.0.0.2")
+
+    assert settings.server.port == 9001
+    assert settings.server.host == "127.0.0.2"
+    assert settings.cors["origins"] == ["https://a.example", "https://b.example"]
+    assert settings.cors["max_age"] == 60
+
+
+def test_environment_lists_may_be_json() -> None:
+    environ = {"DICOMHUB_CORS_ORIGINS": '["https://a.example"]'}
+
+    settings = load_settings(None, environ=environ)
+
+    assert settings.cors["origins"] == ["https://a.example"]
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[server]\nport = 'eighty'\n", "server.port"),
+        ("[server]\ncolour = 'blue'\n", "server.colour"),
+        ("[nonsense]\na = 1\n", "nonsense"),
+        ("[server\n", "--config"),
+    ],
+)
+def test_errors_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    config = tmp_path / "dicomhub.toml"
+    config.write_text(text)
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, environ={})
+
+    assert info.value.key == key
+    assert key in str(info.value)
+
+
+def test_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "absent.toml", environ={})
