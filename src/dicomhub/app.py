@@ -70,7 +70,7 @@ def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGI
     """Build the application; raises ConfigError on an invalid setting."""
     policy, warnings = parse_cors_settings(settings.cors)
     for warning in warnings:
-        logger.warning("cors: %s", warning)
+        logger.warning("%s", warning)
     holder = PolicyHolder(policy)
 
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,28 +1,21 @@
-"""CORS as the Azure DICOM service configures it (placeholder, being written)."""
+"""CORS configured as the Azure DICOM service configures it, checked per Fetch.
 
-from __future__ import annotations
+``parse_cors_settings`` validates the ``[cors]`` table into a `CorsPolicy`;
+`PolicyHolder` keeps the policy in force and lets it change at run time;
+`CORSMiddleware` answers preflights and puts the policy's headers on every
+other answer. The rules are those of ``cors-spec.md`` §15 (D1-D17).
+"""
 
-from typing import Any
+from .middleware import CORSMiddleware, PolicyHolder
+from .plan import CorsPlan, PreflightAnswer
+from .policy import CorsConfigError, CorsPolicy, parse_cors_settings
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-
-class PolicyHolder:
-    def __init__(self, policy: Any):
-        self.current = policy
-
-    def replace(self, policy: Any) -> None:
-        self.current = policy
-
-
-def parse_cors_settings(raw: dict[str, Any]) -> tuple[Any, list[str]]:
-    return dict(raw), []
-
-
-class CORSMiddleware:
-    def __init__(self, app: ASGIApp, holder: PolicyHolder):
-        self.app = app
-        self.holder = holder
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+__all__ = [
+    "CORSMiddleware",
+    "CorsConfigError",
+    "CorsPlan",
+    "CorsPolicy",
+    "PolicyHolder",
+    "PreflightAnswer",
+    "parse_cors_settings",
+]
