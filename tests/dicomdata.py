@@ -50,7 +50,9 @@ def sample_files(kind: str) -> list[Path]:
 
 def testdata(name: str) -> Path:
     if name.startswith("chr"):
-        return Path(get_charset_files(name)[0])
+        return Path(
+            get_charset_files(name if name.endswith(".dcm") else f"{name}.dcm")[0]
+        )
     return Path(get_testdata_file(name))
 
 
