@@ -13,7 +13,9 @@ From the outside in (cors-spec.md §13):
 from __future__ import annotations
 
 import logging
+import warnings
 
+import pydicom.config
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -62,12 +64,25 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(message, status_code=exc.status_code, headers=exc.headers)
 
 
+def quiet_pydicom() -> None:
+    """Keep attribute values out of the log.
+
+    pydicom reports odd values (with the value itself) through its logger and
+    the warnings module; a stored value may be a patient's name. The server
+    keeps bytes as received, so it reads without value validation.
+    """
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"pydicom(\..*)?")
+
+
 def dicomweb_routes() -> list[Route]:
     return [*stow.routes, *qido.routes, *wado.routes, *delete.routes]
 
 
 def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGIApp:
     """Build the application; raises ConfigError on an invalid setting."""
+    quiet_pydicom()
     policy, warnings = parse_cors_settings(settings.cors)
     for warning in warnings:
         logger.warning("%s", warning)

@@ -68,5 +68,65 @@ def serve(
     )
 
 
+@app.command()
+def upload(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="DICOM files and folders (searched recursively)"),
+    ],
+    url: Annotated[
+        str,
+        typer.Option(help="the DICOMweb root, e.g. http://127.0.0.1:8080/v2"),
+    ],
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header",
+            "-H",
+            help="an extra request header 'Name: value', e.g. Authorization",
+        ),
+    ] = None,
+    batch_files: Annotated[
+        int, typer.Option(min=1, help="instances per STOW-RS request at most")
+    ] = 10,
+    batch_mb: Annotated[
+        int, typer.Option(min=1, help="megabytes per STOW-RS request, about")
+    ] = 16,
+) -> None:
+    """Store DICOM files on a DICOMweb server with STOW-RS, with a progress bar.
+
+    Exits 0 when every file is stored or already there, 1 otherwise.
+    """
+    from rich.console import Console
+
+    from .upload import print_summary
+    from .upload import upload as send
+
+    headers: dict[str, str] = {}
+    for item in header or []:
+        name, colon, value = item.partition(":")
+        if not colon or not name.strip():
+            # The value is not echoed: it may hold a token.
+            _fail("--header: expected 'Name: value', e.g. 'Authorization: Bearer ...'")
+        headers[name.strip()] = value.strip()
+    if not url.startswith(("http://", "https://")):
+        _fail(f"--url {url!r}: expected the DICOMweb root, e.g. http://host:8080/v2")
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        _fail(f"no such file or folder: {', '.join(missing)}")
+
+    summary = send(
+        paths,
+        url,
+        headers=headers,
+        max_files=batch_files,
+        max_bytes=batch_mb * 1024**2,
+    )
+    print_summary(summary, Console())
+    if not summary.results:
+        typer.echo("dicomhub: no DICOM files found to upload", err=True)
+    raise typer.Exit(0 if summary.ok else 1)
+
+
 def main() -> None:
     app()

@@ -1,6 +1,7 @@
 """multipart/related bodies (RFC 2387, RFC 2046 §5.1) for DICOMweb.
 
 Writing: WADO-RS answers are streamed part by part.
+Reading: STOW-RS request bodies are parsed incrementally as they arrive.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
+
+from .errors import BadRequest
 
 
 def new_boundary() -> str:
@@ -42,3 +45,306 @@ async def aiter_sync(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
 
     async for chunk in iterate_in_threadpool(iterator):
         yield chunk
+
+
+# RFC 2046 §5.1.1 lets a delimiter line carry "transport padding" (spaces and
+# tabs) before its CRLF; more than this much is not padding but garbage.
+_MAX_PADDING = 1024
+
+# The header block of one part (Content-Type, Content-Location, ...).
+_MAX_PART_HEADER_BYTES = 64 * 1024
+
+
+class MalformedMultipart(BadRequest):
+    """The body does not follow the multipart syntax of RFC 2046 §5.1.1."""
+
+
+@dataclass(frozen=True)
+class MediaType:
+    """A parsed ``Content-Type``: lower-case type and parameter names."""
+
+    type: str
+    params: dict[str, str]
+
+
+def parse_media_type(header: str) -> MediaType:
+    """Split ``type/subtype; name=value; name="quoted value"`` (RFC 9110 §8.3.1).
+
+    Parameter names are case-insensitive and folded to lower case; values keep
+    their case. Quoted values may hold ``;`` and backslash escapes.
+    """
+    text = header.strip()
+    cut = text.find(";")
+    media = (text if cut < 0 else text[:cut]).strip().lower()
+    params: dict[str, str] = {}
+    i = len(text) if cut < 0 else cut + 1
+    while i < len(text):
+        end = text.find("=", i)
+        if end < 0:
+            break
+        semicolon = text.find(";", i)
+        if 0 <= semicolon < end:
+            # A parameter without a value; nothing to keep.
+            i = semicolon + 1
+            continue
+        name = text[i:end].strip().lower()
+        i = end + 1
+        while i < len(text) and text[i] in " \t":
+            i += 1
+        if i < len(text) and text[i] == '"':
+            value, i = _quoted_string(text, i + 1)
+            semicolon = text.find(";", i)
+            i = len(text) if semicolon < 0 else semicolon + 1
+        else:
+            semicolon = text.find(";", i)
+            stop = len(text) if semicolon < 0 else semicolon
+            value = text[i:stop].strip()
+            i = stop + 1
+        if name:
+            params[name] = value
+    return MediaType(media, params)
+
+
+def _quoted_string(text: str, i: int) -> tuple[str, int]:
+    """The value of a quoted-string opened before `i`, and the index after it."""
+    value = []
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text):
+            value.append(text[i + 1])
+            i += 2
+            continue
+        if char == '"':
+            return "".join(value), i + 1
+        value.append(char)
+        i += 1
+    return "".join(value), i
+
+
+@dataclass(frozen=True)
+class PartStart:
+    """A part begins; `headers` has lower-case names."""
+
+    headers: dict[str, str]
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+
+@dataclass(frozen=True)
+class PartData:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class PartEnd:
+    pass
+
+
+PartEvent = PartStart | PartData | PartEnd
+
+
+class MultipartReader:
+    """A push parser for a multipart body (RFC 2046 §5.1.1, RFC 2387).
+
+    ``feed`` takes the body in chunks of any size and returns what it could
+    decide so far; ``close`` says the body has ended. The part bodies come out
+    as they arrive, so the reader never holds more than one chunk plus a
+    delimiter's length.
+
+    The grammar, leniently: anything before the first delimiter is preamble
+    (clients that open the body with CRLF, or with the delimiter itself, both
+    work); a delimiter is ``CRLF--boundary`` followed by transport padding and
+    CRLF, or by ``--`` for the closing one; anything after it is epilogue.
+    ``CRLF--boundary`` followed by anything else is data, so bytes inside a
+    DICOM value that merely resemble a delimiter are kept.
+    """
+
+    def __init__(self, boundary: str):
+        if not boundary or "\r" in boundary or "\n" in boundary:
+            raise MalformedMultipart(
+                "the multipart boundary is empty or holds a line break "
+                "(RFC 2046 §5.1.1); send a boundary of 1 to 70 characters"
+            )
+        self.boundary = boundary
+        self._delimiter = b"\r\n--" + boundary.encode("latin-1")
+
+        # The CRLF before the first delimiter may be left out (RFC 2046
+        # §5.1.1: it is "conceptually attached" to the delimiter), so the
+        # reader starts as if one had been sent.
+        self._buffer = bytearray(b"\r\n")
+        self._state = "preamble"
+        self._header_lines: list[bytes] = []
+        self._header_bytes = 0
+        self.parts = 0
+
+    @property
+    def complete(self) -> bool:
+        """True once the closing delimiter has been read."""
+        return self._state == "epilogue"
+
+    def feed(self, chunk: bytes) -> list[PartEvent]:
+        if self._state == "epilogue":
+            return []
+        self._buffer += chunk
+        return self._parse(final=False)
+
+    def close(self) -> list[PartEvent]:
+        """Finish; MalformedMultipart if the closing delimiter never came."""
+        events = self._parse(final=True)
+        if self._state == "epilogue":
+            return events
+        closing = f"--{self.boundary}--"
+        if self._state == "preamble" and self.parts == 0:
+            raise MalformedMultipart(
+                f"no delimiter line --{self.boundary} found in the body; check "
+                "that the boundary parameter of Content-Type matches the body "
+                "(RFC 2046 §5.1.1)"
+            )
+        raise MalformedMultipart(
+            f"the body ended inside part {self.parts}, before the closing "
+            f"delimiter {closing}; the upload was cut short or the body is "
+            "truncated (RFC 2046 §5.1.1); send it again"
+        )
+
+    def _parse(self, final: bool) -> list[PartEvent]:
+        events: list[PartEvent] = []
+        while True:
+            if self._state == "epilogue":
+                self._buffer.clear()
+                return events
+            if self._state == "headers":
+                if not self._parse_header_line(events):
+                    return events
+                continue
+            if not self._parse_until_delimiter(events, final):
+                return events
+
+    def _parse_until_delimiter(self, events: list[PartEvent], final: bool) -> bool:
+        """Consume data up to the next delimiter; False when more bytes are needed."""
+        buffer = self._buffer
+        start = 0
+        while True:
+            found = buffer.find(self._delimiter, start)
+            if found < 0:
+                # Keep a tail that could be the start of a delimiter.
+                keep = 0 if final else len(self._delimiter) - 1
+                self._emit(events, max(len(buffer) - keep, 0))
+                return False
+            after = found + len(self._delimiter)
+            end = self._delimiter_end(after, final)
+            if end is None:
+                self._emit(events, found)
+                return False
+            if end < 0:
+                start = found + 1
+                continue
+
+            self._emit(events, found)
+            closing = self._buffer[: end - found].endswith(b"--")
+            del self._buffer[: end - found]
+            if self._state == "body":
+                events.append(PartEnd())
+            if closing:
+                self._state = "epilogue"
+            else:
+                self._state = "headers"
+                self._header_lines = []
+                self._header_bytes = 0
+            return True
+
+    def _delimiter_end(self, i: int, final: bool) -> int | None:
+        """Where the delimiter line whose boundary ends at `i` ends.
+
+        None when more bytes are needed to decide, -1 when the bytes there
+        are not a delimiter after all.
+        """
+        buffer = self._buffer
+        if buffer[i : i + 2] == b"--":
+            return i + 2
+        if len(buffer) < i + 2 and not final and buffer[i:] in (b"", b"-"):
+            return None
+        j = i
+        while j < len(buffer) and buffer[j] in b" \t" and j - i <= _MAX_PADDING:
+            j += 1
+        if j - i > _MAX_PADDING:
+            return -1
+        if buffer[j : j + 2] == b"\r\n":
+            return j + 2
+        if buffer[j : j + 1] == b"\n":
+            # A bare LF, as some hand-written clients send.
+            return j + 1
+        if j >= len(buffer) or buffer[j:] == b"\r":
+            return -1 if final else None
+        return -1
+
+    def _emit(self, events: list[PartEvent], length: int) -> None:
+        """Hand out (body) or drop (preamble) the first `length` bytes."""
+        if length <= 0:
+            return
+        if self._state == "body":
+            events.append(PartData(bytes(self._buffer[:length])))
+        del self._buffer[:length]
+
+    def _parse_header_line(self, events: list[PartEvent]) -> bool:
+        """Read one header line; False when more bytes are needed."""
+        newline = self._buffer.find(b"\n")
+        if newline < 0:
+            if len(self._buffer) + self._header_bytes > _MAX_PART_HEADER_BYTES:
+                raise self._headers_too_long()
+            return False
+        line = bytes(self._buffer[:newline]).rstrip(b"\r")
+        del self._buffer[: newline + 1]
+        self._header_bytes += newline + 1
+        if self._header_bytes > _MAX_PART_HEADER_BYTES:
+            raise self._headers_too_long()
+
+        if line:
+            self._header_lines.append(line)
+            return True
+
+        # A blank line ends the headers (RFC 2046 §5.1.1, RFC 5322 §2.2).
+        self.parts += 1
+        self._state = "body"
+        events.append(PartStart(_parse_headers(self._header_lines)))
+        return True
+
+    def _headers_too_long(self) -> MalformedMultipart:
+        return MalformedMultipart(
+            f"the headers of part {self.parts + 1} are longer than "
+            f"{_MAX_PART_HEADER_BYTES} bytes or never end with a blank line "
+            "(RFC 2046 §5.1.1)"
+        )
+
+
+def _parse_headers(lines: list[bytes]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    name = ""
+    for raw in lines:
+        line = raw.decode("latin-1")
+        if line[:1] in (" ", "\t") and name:
+            # A folded continuation line (RFC 5322 §2.2.3).
+            headers[name] += " " + line.strip()
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise MalformedMultipart(
+                f"a part header line has no colon: {line[:40]!r}; each part "
+                "header is 'Name: value' (RFC 2045 §3)"
+            )
+        name = name.strip().lower()
+        headers[name] = value.strip()
+    return headers
+
+
+async def read_multipart(
+    chunks: AsyncIterator[bytes], boundary: str
+) -> AsyncIterator[PartEvent]:
+    """The events of a multipart body arriving as `chunks`."""
+    reader = MultipartReader(boundary)
+    async for chunk in chunks:
+        for event in reader.feed(chunk):
+            yield event
+    for event in reader.close():
+        yield event

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,12 @@ class StoredInstance:
 
 
 def blob_key_for(study: str, series: str, sop: str) -> str:
-    return f"{study}/{series}/{sop}.dcm"
+    """A key of its own for each stored file, under its study and series.
+
+    The random suffix means an upload that loses a duplicate race (45070)
+    never overwrites the file of the instance that won it.
+    """
+    return f"{study}/{series}/{sop}.{uuid.uuid4().hex[:12]}.dcm"
 
 
 def _text(ds: Dataset, keyword: str, limit: int) -> str | None:

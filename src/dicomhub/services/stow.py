@@ -1,5 +1,657 @@
-"""stow endpoints (filled in by its own module work)."""
+"""STOW-RS: store instances (PS3.18 §10.5).
 
+``POST {root}/studies`` and ``POST {root}/studies/{study}`` take either
+``multipart/related; type="application/dicom"`` (one PS3.10 file per part) or
+a single ``application/dicom`` body. The body is read from the ASGI receive
+channel as it arrives, so memory stays bounded whatever the body size. Each
+part goes through three steps, the blocking ones in the thread pool:
+
+1. receive: its bytes go to a temporary file in the store's incoming folder,
+   fsynced once the part ends;
+2. examine: pydicom reads it (large values are skipped, not loaded) and the
+   index record is built, while the next parts keep arriving;
+3. commit: the file is renamed into place, then its index row commits, so a
+   crash never leaves an index row without its file; a file whose row was
+   refused is removed again. Commits run one at a time, in body order, so of
+   two parts with the same SOP Instance UID the first wins.
+
+A part is committed as soon as it has been examined, as the Azure DICOM
+service does. If the body then turns out to be broken (cut short, no closing
+delimiter, over the size limit), the answer is the 4xx for that, and its
+message says how many instances received whole before the break were stored.
+
+Each instance gets its own blob key (its UIDs plus a random suffix), so an
+upload that loses a race against another with the same SOP Instance UID never
+overwrites the file the winner stored: the stored instance stays
+byte-identical, and the duplicate fails with 45070, as in the Azure service.
+
+The answer is the Store Instances Response Module (PS3.18 §10.5.3) with the
+Azure DICOM service's failure reasons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-routes: list[Route] = []
+from ..errors import (
+    BadRequest,
+    DicomhubError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from ..index import DuplicateInstance, IndexConflict, InstanceRecord, build_record
+from ..multipart import PartData, PartEnd, PartStart, parse_media_type, read_multipart
+from ..uids import check_uid, is_valid_uid
+from ..web import Services, dicom_json_response, dicomweb_root, services
+
+logger = logging.getLogger(__name__)
+
+DICOM = "application/dicom"
+
+# FailureReason values (PS3.18 §10.5.3): 272 (0110H, processing failure) and
+# 43264 (A900H, the data set is not a valid instance) are DIMSE statuses
+# (PS3.7 Annex C, PS3.4 §B.2.3); 43265, 45070 and 45071 are the codes the
+# Azure DICOM service answers with, so its clients understand ours.
+PROCESSING_FAILURE = 272
+INVALID_INSTANCE = 43264
+STUDY_MISMATCH = 43265
+DUPLICATE_INSTANCE = 45070
+CONFLICTING_STUDY = 45071
+
+# Bytes of one part gathered in memory before they go to its file.
+_WRITE_BATCH = 1 << 20
+
+# Values larger than this are not read into memory while an instance is
+# examined; pydicom seeks past them and reads them from the file if asked.
+_DEFER_SIZE = 256 * 1024
+
+# Parts being examined or committed while the next ones are still arriving.
+_IN_FLIGHT = 3
+
+ACCEPTED = 'multipart/related; type="application/dicom" or application/dicom'
+
+
+class InvalidInstance(Exception):
+    """A part that cannot be stored; `reason` is its FailureReason code."""
+
+    def __init__(self, reason: int, message: str, sop_class: str = "", sop: str = ""):
+        super().__init__(message)
+        self.reason = reason
+        self.sop_class_uid = sop_class
+        self.sop_instance_uid = sop
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the response says of a stored instance (PS3.18 §10.5.3)."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+
+
+@dataclass
+class Received:
+    """One part: stored (`reference`) or refused (`failure`) once settled."""
+
+    number: int
+    temp: Path | None = None
+    reference: Reference | None = None
+    failure: InvalidInstance | None = None
+
+
+# Receiving ---------------------------------------------------------------
+
+
+class PartFile:
+    """The bytes of one part on their way into a temporary file."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.path: Path | None = None
+        self.size = 0
+        self._fd = -1
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+
+    async def open(self) -> None:
+        self._fd, name = await run_in_threadpool(
+            tempfile.mkstemp, suffix=".part", dir=self.directory
+        )
+        self.path = Path(name)
+
+    async def write(self, data: bytes) -> None:
+        self._pending.append(data)
+        self._pending_size += len(data)
+        self.size += len(data)
+        if self._pending_size >= _WRITE_BATCH:
+            await self._flush()
+
+    async def finish(self) -> Path:
+        """Write what is pending, fsync and close; the file's path."""
+        await self._flush()
+        await run_in_threadpool(self._sync_and_close)
+        assert self.path is not None
+        return self.path
+
+    def discard(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending = []
+        self._pending_size = 0
+        await run_in_threadpool(_write_all, self._fd, data)
+
+    def _sync_and_close(self) -> None:
+        # The bytes reach the disk now, in the thread pool, so the rename at
+        # commit time only has to make them visible.
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body as it arrives, refused once it grows over `limit` bytes."""
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise _too_large(limit)
+            if chunk:
+                yield chunk
+    except ClientDisconnect:
+        raise BadRequest(
+            "the client closed the connection before the body ended"
+        ) from None
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is over the limit of {limit} bytes "
+        "(server.max_body_bytes); send the instances in several requests"
+    )
+
+
+# Examining ---------------------------------------------------------------
+
+
+def _examine(path: Path, size: int, study: str | None) -> InstanceRecord:
+    """The index record of the PS3.10 file at `path`, or InvalidInstance."""
+    try:
+        ds = pydicom.dcmread(path, defer_size=_DEFER_SIZE)
+        _check_complete(ds, size)
+        transfer_syntax = str(ds.file_meta.get("TransferSyntaxUID") or "")
+        uids = {
+            keyword: str(ds.get(keyword) or "")
+            for keyword in (
+                "SOPClassUID",
+                "SOPInstanceUID",
+                "StudyInstanceUID",
+                "SeriesInstanceUID",
+            )
+        }
+    except InvalidInstance:
+        raise
+    except Exception as exc:
+        # pydicom raises many kinds of errors on broken input; every one of
+        # them means the part is not a readable DICOM file.
+        raise InvalidInstance(
+            INVALID_INSTANCE,
+            f"not a readable DICOM PS3.10 file ({type(exc).__name__})",
+        ) from None
+
+    sop_class, sop = uids["SOPClassUID"], uids["SOPInstanceUID"]
+    if not is_valid_uid(transfer_syntax):
+        raise InvalidInstance(
+            INVALID_INSTANCE,
+            "the file meta information has no valid TransferSyntaxUID (0002,0010)",
+            sop_class,
+            sop,
+        )
+    for keyword, value in uids.items():
+        if not is_valid_uid(value):
+            raise InvalidInstance(
+                INVALID_INSTANCE,
+                f"{keyword} is missing or not a valid UID (PS3.5 §9.1)",
+                sop_class,
+                sop,
+            )
+    if study is not None and uids["StudyInstanceUID"] != study:
+        raise InvalidInstance(
+            STUDY_MISMATCH,
+            "StudyInstanceUID differs from the study in the URL (PS3.18 §10.5.1)",
+            sop_class,
+            sop,
+        )
+
+    # Pixel data is never indexed; dropping it here keeps it unread.
+    for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+        if keyword in ds:
+            del ds[keyword]
+    try:
+        record = build_record(ds, transfer_syntax, size)
+    except Exception as exc:
+        raise InvalidInstance(
+            INVALID_INSTANCE,
+            f"an attribute value cannot be read ({type(exc).__name__})",
+            sop_class,
+            sop,
+        ) from None
+
+    return record
+
+
+def _check_complete(ds: Dataset, size: int) -> None:
+    """Refuse a file whose last values run past its end (a truncated upload).
+
+    Values over the defer size are skipped by seeking, which never fails, so
+    their extent is checked against the file's size here. A deflated data set
+    (PS3.5 §A.5) is read from its inflated stream, whose offsets say nothing
+    about the file; inflating would have failed on a truncated one.
+    """
+    if ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+        return
+    for tag in ds.keys():
+        raw = ds.get_item(tag)
+        length = getattr(raw, "length", 0) or 0
+        tell = getattr(raw, "value_tell", None)
+        if tell is None or length == 0xFFFFFFFF:
+            continue
+        if tell + length > size:
+            raise InvalidInstance(
+                INVALID_INSTANCE,
+                f"the file is truncated: element {tag} runs past its end",
+                str(ds.get("SOPClassUID") or ""),
+                str(ds.get("SOPInstanceUID") or ""),
+            )
+
+
+# Committing --------------------------------------------------------------
+
+
+def _commit_one(svc: Services, record: InstanceRecord, temp: Path) -> None:
+    """Rename the part into place, then index it; InvalidInstance if refused.
+
+    Whatever happens, `temp` is gone afterwards: renamed or removed.
+    """
+    study = record.study_instance_uid
+    series = record.series_instance_uid
+    sop = record.sop_instance_uid
+
+    def failure(reason: int, message: str) -> InvalidInstance:
+        return InvalidInstance(reason, message, record.sop_class_uid, sop)
+
+    try:
+        svc.store.put_file(record.blob_key, temp)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        _remove_blob(svc, record.blob_key)
+        logger.error("stow: cannot store a blob: %s", exc.strerror)
+        raise failure(PROCESSING_FAILURE, "the file could not be stored") from None
+
+    # The index decides duplicates (Azure 45070); the blob under its own key
+    # never touched the stored instance's file.
+    try:
+        svc.index.add_instance(record)
+    except DuplicateInstance:
+        _remove_blob(svc, record.blob_key)
+        if svc.index.find_instances(study, series, sop):
+            raise failure(
+                DUPLICATE_INSTANCE, "the SOP instance is already stored"
+            ) from None
+        raise failure(
+            CONFLICTING_STUDY,
+            "the SOPInstanceUID is already stored in another study or series",
+        ) from None
+    except IndexConflict:
+        _remove_blob(svc, record.blob_key)
+        raise failure(
+            CONFLICTING_STUDY,
+            "the SeriesInstanceUID is already stored in another study",
+        ) from None
+    except Exception:
+        _remove_blob(svc, record.blob_key)
+        logger.exception("stow: the index refused an instance")
+        raise failure(PROCESSING_FAILURE, "the index could not store it") from None
+
+
+def _remove_blob(svc: Services, key: str) -> None:
+    """Take back a blob whose index row was refused."""
+    try:
+        svc.store.delete(key)
+    except OSError as exc:
+        # Unreferenced, so invisible; only its space is lost.
+        logger.error("stow: cannot remove an unindexed blob: %s", exc.strerror)
+
+
+# The request -------------------------------------------------------------
+
+
+class StowRequest:
+    """The parts of one request, from the body's bytes to the index."""
+
+    def __init__(self, svc: Services, study: str | None):
+        self.svc = svc
+        self.study = study
+        self.received: list[Received] = []
+        self._part: PartFile | None = None
+        self._in_flight: list[asyncio.Task[None]] = []
+
+    @property
+    def stored(self) -> list[Reference]:
+        return [item.reference for item in self.received if item.reference]
+
+    @property
+    def failed(self) -> list[InvalidInstance]:
+        return [item.failure for item in self.received if item.failure]
+
+    async def handle(self, event: PartStart | PartData | PartEnd) -> None:
+        if isinstance(event, PartStart):
+            await self.start(event.content_type)
+        elif isinstance(event, PartData):
+            await self.write(event.data)
+        else:
+            await self.end()
+
+    async def start(self, content_type: str | None) -> None:
+        number = len(self.received) + 1
+        item = Received(number)
+        self.received.append(item)
+
+        # Parts without a Content-Type take the root type (RFC 2387 §3.1).
+        media = parse_media_type(content_type or DICOM).type
+        if media != DICOM:
+            item.failure = InvalidInstance(
+                INVALID_INSTANCE,
+                f"part {number} is {media}, not {DICOM} (PS3.18 §10.5.1)",
+            )
+            return
+        part = PartFile(self.svc.store.temp_dir())
+        try:
+            await part.open()
+        except OSError as exc:
+            self._unwritable(item, part, exc)
+            return
+        self._part = part
+
+    async def write(self, data: bytes) -> None:
+        if self._part is None:
+            return
+        try:
+            await self._part.write(data)
+        except OSError as exc:
+            self._unwritable(self.received[-1], self._part, exc)
+
+    async def end(self) -> None:
+        part, self._part = self._part, None
+        if part is None:
+            return
+        item = self.received[-1]
+        try:
+            item.temp = await part.finish()
+        except OSError as exc:
+            self._unwritable(item, part, exc)
+            return
+
+        # Examining runs while the next parts arrive; a few parts at most are
+        # in flight, so memory stays bounded. Each commit waits for the one
+        # before it, keeping body order.
+        while len(self._in_flight) >= _IN_FLIGHT:
+            await self._in_flight.pop(0)
+        previous = self._in_flight[-1] if self._in_flight else None
+        task = asyncio.create_task(self._store(item, part.size, previous))
+        self._in_flight.append(task)
+
+    def _unwritable(self, item: Received, part: PartFile, exc: OSError) -> None:
+        """The part cannot be written (disk full, say): it fails, others go on."""
+        logger.error("stow: cannot write part %d: %s", item.number, exc.strerror)
+        part.discard()
+        self._part = None
+        item.failure = InvalidInstance(
+            PROCESSING_FAILURE, "the server could not write the part to disk"
+        )
+
+    async def _store(
+        self, item: Received, size: int, previous: asyncio.Task[None] | None
+    ) -> None:
+        temp = item.temp
+        assert temp is not None
+        try:
+            record = await run_in_threadpool(_examine, temp, size, self.study)
+            if previous is not None:
+                await previous
+
+            # From here on the part's file is the commit's to move or remove;
+            # its name may soon belong to another request's part.
+            item.temp = None
+            await run_in_threadpool(_commit_one, self.svc, record, temp)
+        except InvalidInstance as failure:
+            item.failure = failure
+            return
+        except Exception:
+            logger.exception("stow: part %d could not be stored", item.number)
+            item.failure = InvalidInstance(
+                PROCESSING_FAILURE, "the server could not store the instance"
+            )
+            return
+        finally:
+            if item.temp is not None:
+                # Refused before the commit: free its space now.
+                item.temp.unlink(missing_ok=True)
+                item.temp = None
+        item.reference = Reference(
+            record.study_instance_uid,
+            record.series_instance_uid,
+            record.sop_instance_uid,
+            record.sop_class_uid,
+        )
+
+    async def settle(self) -> None:
+        """Wait until every received part is stored or refused."""
+        while self._in_flight:
+            await self._in_flight.pop(0)
+
+    async def cleanup(self) -> None:
+        """Remove every temporary file that was not committed."""
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        if self._part is not None:
+            self._part.discard()
+        for item in self.received:
+            if item.temp is not None:
+                item.temp.unlink(missing_ok=True)
+
+
+def _boundary(request: Request) -> str | None:
+    """The multipart boundary, or None for a single application/dicom body."""
+    header = request.headers.get("content-type")
+    if not header:
+        raise UnsupportedMediaType(
+            f"the request has no Content-Type; STOW-RS accepts {ACCEPTED}"
+        )
+    media = parse_media_type(header)
+    if media.type == DICOM:
+        return None
+    if media.type != "multipart/related":
+        raise UnsupportedMediaType(
+            f"{media.type} is not accepted here; STOW-RS accepts {ACCEPTED} "
+            "(PS3.18 §10.5.1)"
+        )
+    root_type = parse_media_type(media.params.get("type", DICOM)).type
+    if root_type != DICOM:
+        raise UnsupportedMediaType(
+            f'multipart/related; type="{root_type}" is not accepted; STOW-RS '
+            f"here accepts {ACCEPTED} (PS3.18 §10.5.1)"
+        )
+    boundary = media.params.get("boundary")
+    if not boundary:
+        raise BadRequest(
+            "Content-Type multipart/related has no boundary parameter; add "
+            "boundary=... naming the delimiter used in the body (RFC 2046 §5.1.1)"
+        )
+    return boundary
+
+
+def _check_length(request: Request, limit: int) -> None:
+    length = request.headers.get("content-length")
+    if length is None:
+        return
+    try:
+        declared = int(length)
+    except ValueError:
+        raise BadRequest("Content-Length is not a number") from None
+    if declared > limit:
+        raise _too_large(limit)
+
+
+async def store_instances(request: Request) -> Response:
+    svc = services(request)
+    study = request.path_params.get("study")
+    if study is not None:
+        check_uid(study, "StudyInstanceUID")
+    boundary = _boundary(request)
+    limit = svc.settings.server.max_body_bytes
+    _check_length(request, limit)
+
+    stow = StowRequest(svc, study)
+    try:
+        try:
+            await _read_body(stow, _limited(request, limit), boundary)
+        except DicomhubError as exc:
+            raise await _broken_body(stow, exc) from None
+        await stow.settle()
+    finally:
+        await stow.cleanup()
+
+    if not stow.received:
+        raise BadRequest(
+            "the multipart body holds no parts; send one application/dicom "
+            "part per instance (PS3.18 §10.5.1)"
+        )
+    for failure in stow.failed:
+        logger.info("stow: instance refused (%d): %s", failure.reason, failure)
+    logger.info("stow: %d stored, %d failed", len(stow.stored), len(stow.failed))
+    return _response(request, stow)
+
+
+async def _read_body(
+    stow: StowRequest, body: AsyncIterator[bytes], boundary: str | None
+) -> None:
+    if boundary is None:
+        await stow.start(DICOM)
+        async for chunk in body:
+            await stow.write(chunk)
+        await stow.end()
+        return
+    async for event in read_multipart(body, boundary):
+        await stow.handle(event)
+
+
+async def _broken_body(stow: StowRequest, exc: DicomhubError) -> DicomhubError:
+    """The error for a body that broke off, saying what was stored before."""
+    await stow.settle()
+    stored = len(stow.stored)
+    if not stored:
+        return exc
+    message = (
+        f"{exc.message}. The {stored} instance(s) received whole before that "
+        "were stored; sending them again answers 45070 (already stored)"
+    )
+    return type(exc)(message, headers=exc.headers)
+
+
+def _response(request: Request, stow: StowRequest) -> Response:
+    """The Store Instances Response Module (PS3.18 §10.5.3) and its status."""
+    root = dicomweb_root(request)
+    stored, failed = stow.stored, stow.failed
+    payload: dict[str, Any] = {}
+
+    studies = {reference.study_instance_uid for reference in stored}
+    if len(studies) == 1:
+        payload["00081190"] = _url(f"{root}/studies/{studies.pop()}")
+    if failed:
+        payload["00081198"] = {
+            "vr": "SQ",
+            "Value": [_failed_item(failure) for failure in failed],
+        }
+    if stored:
+        payload["00081199"] = {
+            "vr": "SQ",
+            "Value": [_referenced_item(root, reference) for reference in stored],
+        }
+
+    # PS3.18 §10.5.3: 200 all stored, 202 some stored, 409 none stored.
+    if not failed:
+        status = 200
+    elif stored:
+        status = 202
+    else:
+        status = 409
+    return dicom_json_response(payload, status_code=status)
+
+
+def _url(value: str) -> dict[str, Any]:
+    return {"vr": "UR", "Value": [value]}
+
+
+def _uid(value: str) -> dict[str, Any]:
+    return {"vr": "UI", "Value": [value]} if value else {"vr": "UI"}
+
+
+def _referenced_item(root: str, record: Reference) -> dict[str, Any]:
+    url = (
+        f"{root}/studies/{record.study_instance_uid}"
+        f"/series/{record.series_instance_uid}"
+        f"/instances/{record.sop_instance_uid}"
+    )
+    return {
+        "00081150": _uid(record.sop_class_uid),
+        "00081155": _uid(record.sop_instance_uid),
+        "00081190": _url(url),
+    }
+
+
+def _failed_item(failure: InvalidInstance) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    if failure.sop_class_uid:
+        item["00081150"] = _uid(failure.sop_class_uid)
+    if failure.sop_instance_uid:
+        item["00081155"] = _uid(failure.sop_instance_uid)
+    item["00081197"] = {"vr": "US", "Value": [failure.reason]}
+    return item
+
+
+routes = [
+    Route("/studies", store_instances, methods=["POST"]),
+    Route("/studies/{study}", store_instances, methods=["POST"]),
+]

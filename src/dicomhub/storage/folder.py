@@ -29,10 +29,19 @@ class FolderStore:
 
     def put_file(self, key: str, source: Path) -> int:
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
         with open(source, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(source, target)
+
+        # A concurrent delete() may remove the emptied series folder between
+        # mkdir and rename; a few attempts settle that race.
+        for attempt in range(3):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(source, target)
+                break
+            except FileNotFoundError:
+                if attempt == 2 or not source.exists():
+                    raise
         _fsync_dir(target.parent)
         return target.stat().st_size
 
