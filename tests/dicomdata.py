@@ -48,7 +48,7 @@ def sample_files(kind: str) -> list[Path]:
     return []
 
 
-def testdata(name: str) -> Path:
+def sample_path(name: str) -> Path:
     if name.startswith("chr"):
         return Path(
             get_charset_files(name if name.endswith(".dcm") else f"{name}.dcm")[0]
@@ -57,7 +57,7 @@ def testdata(name: str) -> Path:
 
 
 def read(name_or_path: str | Path) -> Dataset:
-    path = name_or_path if isinstance(name_or_path, Path) else testdata(name_or_path)
+    path = name_or_path if isinstance(name_or_path, Path) else sample_path(name_or_path)
     return pydicom.dcmread(path)
 
 

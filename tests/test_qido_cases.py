@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from dicomweb_client.api import DICOMwebClient
-from pydicom.data import get_charset_files
 from pydicom.dataset import Dataset
 from pydicom.valuerep import PersonName
 
 from .conftest import Server
-from .dicomdata import fresh, read, stow
+from .dicomdata import fresh, read, sample_path, stow
 
 DICOM_JSON = "application/dicom+json"
 TAG = re.compile(r"^[0-9A-F]{8}$")
@@ -489,9 +487,8 @@ def test_dicomweb_12_numbers_in_json(dicomweb_server: Server) -> None:
 
 
 def charset_file(name: str) -> Dataset:
-    """One of pydicom's character set files (dicomdata.testdata needs the
-    ".dcm" suffix for these)."""
-    return read(Path(get_charset_files(f"{name}.dcm")[0]))
+    """One of pydicom's character set files."""
+    return read(sample_path(name))
 
 
 def person_name_object(name: PersonName) -> dict[str, str]:

@@ -94,7 +94,9 @@ def dicomweb_root(request: Request) -> str:
 def dicom_json_response(
     payload: Any, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    body = json.dumps(
+        payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
     return Response(
         body.encode("utf-8"),
         status_code=status_code,
