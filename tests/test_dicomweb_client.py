@@ -31,7 +31,7 @@ def test_store_search_retrieve_delete(client: DICOMwebClient) -> None:
         mr.SeriesInstanceUID,
     }
     instances = client.search_for_instances(
-        ct.StudyInstanceUID, search_filters={"PatientID": ct.PatientID}
+        ct.StudyInstanceUID, search_filters={"Modality": "CT"}
     )
     assert [i["00080018"]["Value"][0] for i in instances] == [ct.SOPInstanceUID]
 

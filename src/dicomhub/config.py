@@ -72,9 +72,11 @@ class Settings:
 
 def _env_value(table: str, key: str, text: str) -> Any:
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except ValueError:
-        pass
+        value = None
+    if value is not None:
+        return value
     if (table, key) in LIST_KEYS:
         items = text.replace("\n", ",").split(",")
         return [item.strip() for item in items if item.strip()]

@@ -7,15 +7,17 @@ The request's ``Origin`` is later compared with the configured entries by
 exact string equality (cors-spec.md §6), so every entry is normalised once,
 here, when the settings load.
 
-Known limit: IDN hosts are converted with Python's ``idna`` codec (IDNA 2003);
-browsers use UTS #46. The two differ only for a few rare characters (such as
-``ß``); such an origin can be configured directly in its punycode form.
+IDN hosts are converted with UTS #46 non-transitional processing, as the
+WHATWG URL standard (and so every browser) does: ``straße`` stays distinct
+from ``strasse``, and a name UTS #46 refuses is refused here too.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+
+import idna
 
 # RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
@@ -119,15 +121,63 @@ def _normalise_host(host: str) -> str:
         return f"[{_serialise_ipv6(address)}]"
 
     host = host.lower()
-    if not host.isascii():
-        # Browsers send internationalised host names as punycode (xn--...).
+    if not host.isascii() or "xn--" in host:
+        # Browsers send internationalised host names as punycode (xn--...),
+        # made by UTS #46 non-transitional processing (WHATWG URL, host parser).
         try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
+            host = idna.encode(host, uts46=True, transitional=False).decode("ascii")
+        except idna.IDNAError:
             raise OriginError(f"host {host!r} is not a valid domain name") from None
     if not _ASCII_HOST.fullmatch(host):
         raise OriginError(f"host {host!r} is not a valid host name")
+    if _looks_numeric(host):
+        # The URL standard reads a last label of digits (or 0x...) as IPv4 and
+        # browsers then send the dotted-quad form; anything else never matches.
+        address = _parse_ipv4(host)
+        if address is None:
+            raise OriginError(
+                f"host {host!r} is not an IPv4 address in dotted-quad form "
+                "(browsers send e.g. 127.0.0.1)"
+            )
+        if address != host:
+            raise OriginError(f"write the IPv4 host {host!r} as {address}")
     return host
+
+
+def _parse_ipv4(host: str) -> str | None:
+    """The WHATWG URL IPv4 parser: 1 to 4 parts, each decimal, 0x-hex or
+    0-octal, the last filling the remaining bytes; None when invalid."""
+    parts = host.split(".")
+    if parts[-1] == "" and len(parts) > 1:
+        parts.pop()
+    if not 1 <= len(parts) <= 4:
+        return None
+
+    numbers = []
+    for part in parts:
+        try:
+            if part[:2] in ("0x", "0X"):
+                numbers.append(int(part[2:] or "0", 16))
+            elif len(part) > 1 and part.startswith("0"):
+                numbers.append(int(part[1:], 8))
+            else:
+                numbers.append(int(part, 10))
+        except ValueError:
+            return None
+
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last
+    for index, number in enumerate(head):
+        value += number << (8 * (3 - index))
+    return str(ipaddress.IPv4Address(value))
+
+
+def _looks_numeric(host: str) -> bool:
+    """True when the URL standard would parse `host` as an IPv4 address."""
+    last = host.rstrip(".").rsplit(".", 1)[-1]
+    return last.isdigit() or (last.startswith("0x") and len(last) >= 2)
 
 
 def _serialise_ipv6(address: ipaddress.IPv6Address) -> str:

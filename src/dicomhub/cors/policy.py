@@ -303,6 +303,13 @@ def _methods(value: Any, key: str) -> tuple[str, ...]:
         return ("*",)
 
     entries = _strings(value, key, '["GET", "POST"] or ["*"]')
+    if len(entries) == 1 and entries[0].strip().lower() == "all":
+        # The portal's "Select all" (and DICOMHUB_CORS_METHODS=all).
+        return ("*",)
+    if not entries:
+        raise CorsConfigError(
+            key, [], "no method would be allowed; list methods or use ['*']"
+        )
     if "*" in entries:
         if len(entries) > 1:
             raise CorsConfigError(
