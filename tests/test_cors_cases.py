@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from .conftest import Server, ServerFailed, start_server
-from .dicomdata import read, stow
+from .dicomdata import fresh, read, stow
 
 V = "https://viewer.example.org"
 A = "https://admin.example.org"
@@ -907,3 +907,17 @@ def test_cors_refused_preflight_logged_once_per_origin_and_reason(
     assert "WARNING" in warnings[0] and E in warnings[0] and "(origin)" in warnings[0]
     assert "(method)" in warnings[1] and "'DELETE'" in warnings[1]
     assert not any(CT.study in line for line in warnings)
+
+
+def test_negotiated_answers_vary_on_accept_and_origin(dicomweb_server: Server) -> None:
+    """cors-spec.md §8: merge into Vary, never overwrite; DICOMweb answers depend
+    on Accept (PS3.18 §8.7) as well as on Origin."""
+    ct = fresh("CT_small.dcm")
+    assert stow(dicomweb_server.root, [ct]).status_code == 200
+    base = f"{dicomweb_server.root}/studies/{ct.StudyInstanceUID}"
+    headers = {"Origin": "http://viewer.example"}
+
+    for url in (f"{base}/metadata", f"{base}/series", base):
+        response = httpx.get(url, headers=headers)
+        vary = {v.strip().lower() for v in response.headers["vary"].split(",")}
+        assert {"accept", "origin"} <= vary, url

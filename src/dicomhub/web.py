@@ -16,6 +16,10 @@ from .storage import FolderStore
 
 DICOM_JSON = "application/dicom+json"
 
+# DICOMweb resources choose their representation by Accept (PS3.18 §8.7), so a
+# cache must key on it (RFC 9110 §12.5.5); the CORS layer merges its own names.
+VARY_ACCEPT = {"Vary": "Accept"}
+
 
 @dataclass
 class Services:
@@ -101,5 +105,5 @@ def dicom_json_response(
         body.encode("utf-8"),
         status_code=status_code,
         media_type=DICOM_JSON,
-        headers=headers,
+        headers={**VARY_ACCEPT, **(headers or {})},
     )

@@ -55,7 +55,14 @@ from ..index import StoredInstance
 from ..mediatypes import MediaRange, Wanted, acceptable, parse_accept
 from ..multipart import OutgoingPart, aiter_sync, multipart_related_stream, new_boundary
 from ..uids import check_uid
-from ..web import DICOM_JSON, Services, dicom_json_response, dicomweb_root, services
+from ..web import (
+    DICOM_JSON,
+    VARY_ACCEPT,
+    Services,
+    dicom_json_response,
+    dicomweb_root,
+    services,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +128,7 @@ def _multipart_response(parts: Iterator[OutgoingPart], part_type: str) -> Respon
     return StreamingResponse(
         aiter_sync(body),
         media_type=f'multipart/related; type="{part_type}"; boundary={boundary}',
+        headers=VARY_ACCEPT,
     )
 
 
@@ -135,7 +143,9 @@ def _single_response(parts: Iterator[OutgoingPart]) -> Response:
         for _ in parts:
             pass
 
-    return StreamingResponse(aiter_sync(body()), media_type=part.content_type)
+    return StreamingResponse(
+        aiter_sync(body()), media_type=part.content_type, headers=VARY_ACCEPT
+    )
 
 
 async def _started(parts: Iterator[OutgoingPart]) -> Iterator[OutgoingPart]:
@@ -475,7 +485,7 @@ async def rendered(request: Request) -> Response:
     body = await run_in_threadpool(
         _render_instance, services(request), item, number, options
     )
-    return Response(body, media_type=options.media_type)
+    return Response(body, media_type=options.media_type, headers=VARY_ACCEPT)
 
 
 async def thumbnail(request: Request) -> Response:
@@ -483,7 +493,7 @@ async def thumbnail(request: Request) -> Response:
     options = _render_options(request, thumbnail=True)
     found = await _find(request)
     body = await run_in_threadpool(_first_image, services(request), found, options)
-    return Response(body, media_type=options.media_type)
+    return Response(body, media_type=options.media_type, headers=VARY_ACCEPT)
 
 
 def _first_image(
