@@ -139,3 +139,26 @@ def multipart_parts(response: httpx.Response) -> list[tuple[dict[str, str], byte
             headers[name.strip().lower()] = value.strip()
         parts.append((headers, body[:-2] if body.endswith(b"\r\n") else body))
     return parts
+
+
+# dicomweb-13: the person names pydicom decodes from its character set files,
+# as PS3.18 F.2.2 objects (an empty phonetic group is left out).
+PERSON_NAME_OBJECTS = [
+    (
+        "chrH31.dcm",
+        {
+            "Alphabetic": "Yamada^Tarou",
+            "Ideographic": "山田^太郎",
+            "Phonetic": "やまだ^たろう",
+        },
+    ),
+    (
+        "chrI2.dcm",
+        {
+            "Alphabetic": "Hong^Gildong",
+            "Ideographic": "洪^吉洞",
+            "Phonetic": "홍^길동",
+        },
+    ),
+    ("chrX1.dcm", {"Alphabetic": "Wang^XiaoDong", "Ideographic": "王^小東"}),
+]

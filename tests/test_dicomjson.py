@@ -20,7 +20,7 @@ from dicomhub.dicom.dicomjson import (
 )
 from dicomhub.errors import BadRequest
 
-from .dicomdata import fresh, read, sample_files, to_bytes
+from .dicomdata import PERSON_NAME_OBJECTS, fresh, read, sample_files, to_bytes
 
 
 def walk(node: Any) -> list[dict[str, Any]]:
@@ -119,28 +119,7 @@ def test_very_long_and_special_numbers() -> None:
     assert "NaN" in text
 
 
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        (
-            "chrH31.dcm",
-            {
-                "Alphabetic": "Yamada^Tarou",
-                "Ideographic": "山田^太郎",
-                "Phonetic": "やまだ^たろう",
-            },
-        ),
-        (
-            "chrI2.dcm",
-            {
-                "Alphabetic": "Hong^Gildong",
-                "Ideographic": "洪^吉洞",
-                "Phonetic": "홍^길동",
-            },
-        ),
-        ("chrX1.dcm", {"Alphabetic": "Wang^XiaoDong", "Ideographic": "王^小東"}),
-    ],
-)
+@pytest.mark.parametrize(("name", "expected"), PERSON_NAME_OBJECTS)
 def test_dicomweb_13_person_name_json(name: str, expected: dict[str, str]) -> None:
     """cases/dicomweb/dicomweb-13-person-name-json.md, on the file itself."""
     attributes = to_dicom_json(stored(read(name)))

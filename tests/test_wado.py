@@ -18,7 +18,14 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 
 from .conftest import DICOMWEB_CORS, Server
-from .dicomdata import fresh, read, sample_files, stow, to_bytes
+from .dicomdata import (
+    PERSON_NAME_OBJECTS,
+    fresh,
+    read,
+    sample_files,
+    stow,
+    to_bytes,
+)
 
 A1 = "multipart/related; type=application/octet-stream; transfer-syntax=*"
 A3 = 'multipart/related; type="application/octet-stream"'
@@ -148,28 +155,7 @@ def test_dicomweb_12_numbers_in_json(dicomweb_server: Server, ct: Dataset) -> No
     assert spacing == [float(value) for value in ct.PixelSpacing]
 
 
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        (
-            "chrH31.dcm",
-            {
-                "Alphabetic": "Yamada^Tarou",
-                "Ideographic": "山田^太郎",
-                "Phonetic": "やまだ^たろう",
-            },
-        ),
-        (
-            "chrI2.dcm",
-            {
-                "Alphabetic": "Hong^Gildong",
-                "Ideographic": "洪^吉洞",
-                "Phonetic": "홍^길동",
-            },
-        ),
-        ("chrX1.dcm", {"Alphabetic": "Wang^XiaoDong", "Ideographic": "王^小東"}),
-    ],
-)
+@pytest.mark.parametrize(("name", "expected"), PERSON_NAME_OBJECTS)
 def test_dicomweb_13_person_name_json(
     dicomweb_server: Server, name: str, expected: dict[str, str]
 ) -> None:

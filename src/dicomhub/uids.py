@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from starlette.requests import Request
+
 from .errors import BadRequest
 
 # PS3.5 §9.1: components of digits separated by '.', no leading zero in a
@@ -23,3 +25,16 @@ def check_uid(value: str, name: str) -> str:
             "64 characters); check the URL"
         )
     return value
+
+
+def path_uids(request: Request) -> tuple[str, str | None, str | None]:
+    """The study, series and SOP instance UIDs of a DICOMweb URL, each checked."""
+    params = request.path_params
+    study = check_uid(params["study"], "StudyInstanceUID")
+    series = params.get("series")
+    sop = params.get("instance")
+    if series is not None:
+        check_uid(series, "SeriesInstanceUID")
+    if sop is not None:
+        check_uid(sop, "SOPInstanceUID")
+    return study, series, sop

@@ -15,22 +15,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import NotFound
-from ..uids import check_uid
+from ..uids import path_uids
 from ..web import services
 
 logger = logging.getLogger(__name__)
 
 
 async def delete_resource(request: Request) -> Response:
-    params = request.path_params
-    study = check_uid(params["study"], "StudyInstanceUID")
-    series = params.get("series")
-    sop = params.get("instance")
-    if series is not None:
-        check_uid(series, "SeriesInstanceUID")
-    if sop is not None:
-        check_uid(sop, "SOPInstanceUID")
-
+    study, series, sop = path_uids(request)
     svc = services(request)
     removed = await run_in_threadpool(svc.index.delete, study, series, sop)
     if not removed:

@@ -54,7 +54,7 @@ from ..errors import BadRequest, NotAcceptable, NotFound
 from ..index import StoredInstance
 from ..mediatypes import MediaRange, Wanted, acceptable, parse_accept
 from ..multipart import OutgoingPart, aiter_sync, multipart_related_stream, new_boundary
-from ..uids import check_uid
+from ..uids import path_uids
 from ..web import (
     DICOM_JSON,
     VARY_ACCEPT,
@@ -91,20 +91,8 @@ def _accept(request: Request) -> list[MediaRange]:
     return parse_accept(", ".join(headers) if headers else None)
 
 
-def _uids(request: Request) -> tuple[str, str | None, str | None]:
-    params = request.path_params
-    study = check_uid(params["study"], "StudyInstanceUID")
-    series = params.get("series")
-    sop = params.get("instance")
-    if series is not None:
-        check_uid(series, "SeriesInstanceUID")
-    if sop is not None:
-        check_uid(sop, "SOPInstanceUID")
-    return study, series, sop
-
-
 async def _find(request: Request) -> list[StoredInstance]:
-    study, series, sop = _uids(request)
+    study, series, sop = path_uids(request)
     found = await run_in_threadpool(
         services(request).index.find_instances, study, series, sop
     )
