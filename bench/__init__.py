@@ -1,0 +1,1 @@
+"""Benchmarks for dicomhub (bench/run); not part of the test suite."""

@@ -1,0 +1,1 @@
+"""The demo: dicomhub with sample studies, and a viewer page on a second origin."""
