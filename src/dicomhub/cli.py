@@ -31,7 +31,8 @@ def _fail(message: str, code: int = 2) -> None:
 @app.command()
 def serve(
     config: Annotated[
-        Path | None, typer.Option(help="TOML settings file (tables server, cors, storage, index)")
+        Path | None,
+        typer.Option(help="TOML settings file (tables server, cors, storage, index)"),
     ] = None,
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
