@@ -16,7 +16,8 @@ import httpx
 import pytest
 from pydicom.dataset import Dataset
 
-from dicomhub.multipart import MultipartReader, PartData, PartStart, parse_media_type
+from dicomhub.mediatypes import parse_media_type
+from dicomhub.multipart import MultipartReader, PartData, PartStart
 
 from .conftest import Server
 from .dicomdata import fresh, multipart_body, stow, to_bytes

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from dicomhub.mediatypes import parse_media_type
 from dicomhub.multipart import (
     MalformedMultipart,
     MultipartReader,
     PartData,
     PartEnd,
     PartStart,
-    parse_media_type,
 )
 
 Parts = list[tuple[dict[str, str], bytes]]

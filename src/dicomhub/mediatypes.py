@@ -1,4 +1,9 @@
-"""Accept headers (RFC 9110 §12.5.1) and what a DICOMweb client asks for with them.
+"""Media types (RFC 9110 §8.3.1): Content-Type values, Accept headers, and
+what a DICOMweb client asks for with them.
+
+One scanner reads a media type with its parameters for both headers:
+`parse_media_type` gives a Content-Type value (STOW-RS request bodies and
+their parts), `parse_accept` the ranges of an Accept header.
 
 Clients write the same wish in many ways (cases/dicomweb/dicomweb-16): the
 ``type`` and ``transfer-syntax`` parameters quoted or not, spaces around ``;``
@@ -10,10 +15,112 @@ most preferred first (PS3.18 §8.7).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 MULTIPART_RELATED = "multipart/related"
+
+# Whitespace allowed around "=" in a parameter (OWS, RFC 9110 §5.6.3).
+_OWS = " \t"
+
+_Parameters = list[tuple[str, str | None]]
+
+
+def _scan(text: str, start: int, stops: str) -> tuple[str, _Parameters, int]:
+    """Read ``type/subtype; name=value; name="quoted value"`` from `start`.
+
+    This is the media type syntax of RFC 9110 §8.3.1. The type and the
+    parameter names are case-insensitive and come back in lower case; values
+    keep their case. A value is a token or a quoted-string, which comes back
+    without its quotes and backslash escapes (RFC 9110 §5.6.4), so it may hold
+    ``;`` and ``,``; anything between its closing quote and the next ``;`` is
+    dropped. A ``"`` anywhere but at the start of a value is an ordinary
+    character. A parameter without ``=`` has the value None, and an empty name
+    is kept as "" for the caller to skip.
+
+    `stops` is ``";"``, or ``";,"`` where a ``,`` outside a quoted-string ends
+    the media type, as between the entries of an Accept header. Returns the
+    type, its parameters in order, and where reading stopped: past that ``,``,
+    or at the end of `text`.
+    """
+    end = len(text)
+    i = _find(text, stops, start)
+    media = text[start:i].strip().lower()
+    params: _Parameters = []
+    while i < end and text[i] == ";":
+        equals = _find(text, "=" + stops, i + 1)
+        name = text[i + 1 : equals].strip().lower()
+        if equals == end or text[equals] != "=":
+            params.append((name, None))
+            i = equals
+            continue
+        i = equals + 1
+        while i < end and text[i] in _OWS:
+            i += 1
+        if i < end and text[i] == '"':
+            value, i = _quoted_string(text, i + 1)
+            i = _find(text, stops, i)
+        else:
+            stop = _find(text, stops, i)
+            value = text[i:stop].strip()
+            i = stop
+        params.append((name, value))
+    return media, params, min(i + 1, end)
+
+
+def _find(text: str, chars: str, start: int) -> int:
+    """The index of the first of `chars` at or after `start`, else len(text)."""
+    for i in range(start, len(text)):
+        if text[i] in chars:
+            return i
+    return len(text)
+
+
+def _quoted_string(text: str, i: int) -> tuple[str, int]:
+    """The value of a quoted-string opened before `i`, and the index after it.
+
+    An unterminated quoted-string runs to the end of `text`.
+    """
+    value = []
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text):
+            value.append(text[i + 1])
+            i += 2
+            continue
+        if char == '"':
+            return "".join(value), i + 1
+        value.append(char)
+        i += 1
+    return "".join(value), i
+
+
+# Content-Type ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MediaType:
+    """A parsed ``Content-Type``: lower-case type and parameter names."""
+
+    type: str
+    params: dict[str, str]
+
+
+def parse_media_type(header: str) -> MediaType:
+    """A Content-Type value: its type and parameters (RFC 9110 §8.3.1).
+
+    Parameter names are case-insensitive and folded to lower case; values keep
+    their case. Quoted values may hold ``;`` and backslash escapes. Parameters
+    without a value are dropped; of a repeated one, the last counts.
+    """
+    # Whitespace around a field value is not part of it (RFC 9110 §5.5).
+    media, params, _ = _scan(header.strip(), 0, ";")
+    return MediaType(
+        media, {name: value for name, value in params if name and value is not None}
+    )
+
+
+# Accept ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -51,62 +158,37 @@ class MediaRange:
 ANY = MediaRange("*", "*")
 
 
-def _split(text: str, separator: str) -> Iterator[str]:
-    """Split on `separator` outside double quotes (RFC 9110 §5.6.4)."""
-    start, quoted, escaped = 0, False, False
-    for position, char in enumerate(text):
-        if escaped:
-            escaped = False
-        elif char == "\\" and quoted:
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif char == separator and not quoted:
-            yield text[start:position]
-            start = position + 1
-    yield text[start:]
-
-
-def _unquote(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        inner = value[1:-1]
-        out, escaped = [], False
-        for char in inner:
-            if escaped or char != "\\":
-                out.append(char)
-                escaped = False
-            else:
-                escaped = True
-        return "".join(out)
-    return value
-
-
 def parse_media_range(text: str) -> MediaRange | None:
     """One media range with its parameters; None when it is not one."""
-    pieces = list(_split(text, ";"))
-    kind, slash, subtype = pieces[0].strip().lower().partition("/")
+    media, params, _ = _scan(text, 0, ";")
+    return _media_range(media, params)
+
+
+def _media_range(media: str, params: _Parameters) -> MediaRange | None:
+    """The range of a scanned media type; None when it is not one.
+
+    A parameter without a value makes the whole range unreadable; ``q`` is the
+    weight (RFC 9110 §12.4.2), not a parameter of the media type.
+    """
+    kind, slash, subtype = media.partition("/")
     if not slash or not kind or not subtype or " " in kind + subtype:
         return None
 
-    params: list[tuple[str, str]] = []
+    kept: list[tuple[str, str]] = []
     q = 1.0
-    for piece in pieces[1:]:
-        name, equals, value = piece.partition("=")
-        name = name.strip().lower()
+    for name, value in params:
         if not name:
             continue
-        if not equals:
+        if value is None:
             return None
-        value = _unquote(value)
         if name == "q":
             try:
                 q = min(max(float(value), 0.0), 1.0)
             except ValueError:
                 return None
             continue
-        params.append((name, value))
-    return MediaRange(kind, subtype, tuple(params), q)
+        kept.append((name, value))
+    return MediaRange(kind, subtype, tuple(kept), q)
 
 
 def parse_accept(header: str | None) -> list[MediaRange]:
@@ -119,10 +201,10 @@ def parse_accept(header: str | None) -> list[MediaRange]:
     if header is None or not header.strip():
         return [ANY]
     ranges = []
-    for text in _split(header, ","):
-        if not text.strip():
-            continue
-        media_range = parse_media_range(text)
+    i = 0
+    while i < len(header):
+        media, params, i = _scan(header, i, ";,")
+        media_range = _media_range(media, params)
         if media_range is not None and media_range.q > 0:
             ranges.append(media_range)
     return sorted(ranges, key=lambda r: -r.q)

@@ -60,68 +60,6 @@ class MalformedMultipart(BadRequest):
 
 
 @dataclass(frozen=True)
-class MediaType:
-    """A parsed ``Content-Type``: lower-case type and parameter names."""
-
-    type: str
-    params: dict[str, str]
-
-
-def parse_media_type(header: str) -> MediaType:
-    """Split ``type/subtype; name=value; name="quoted value"`` (RFC 9110 §8.3.1).
-
-    Parameter names are case-insensitive and folded to lower case; values keep
-    their case. Quoted values may hold ``;`` and backslash escapes.
-    """
-    text = header.strip()
-    cut = text.find(";")
-    media = (text if cut < 0 else text[:cut]).strip().lower()
-    params: dict[str, str] = {}
-    i = len(text) if cut < 0 else cut + 1
-    while i < len(text):
-        end = text.find("=", i)
-        if end < 0:
-            break
-        semicolon = text.find(";", i)
-        if 0 <= semicolon < end:
-            # A parameter without a value; nothing to keep.
-            i = semicolon + 1
-            continue
-        name = text[i:end].strip().lower()
-        i = end + 1
-        while i < len(text) and text[i] in " \t":
-            i += 1
-        if i < len(text) and text[i] == '"':
-            value, i = _quoted_string(text, i + 1)
-            semicolon = text.find(";", i)
-            i = len(text) if semicolon < 0 else semicolon + 1
-        else:
-            semicolon = text.find(";", i)
-            stop = len(text) if semicolon < 0 else semicolon
-            value = text[i:stop].strip()
-            i = stop + 1
-        if name:
-            params[name] = value
-    return MediaType(media, params)
-
-
-def _quoted_string(text: str, i: int) -> tuple[str, int]:
-    """The value of a quoted-string opened before `i`, and the index after it."""
-    value = []
-    while i < len(text):
-        char = text[i]
-        if char == "\\" and i + 1 < len(text):
-            value.append(text[i + 1])
-            i += 2
-            continue
-        if char == '"':
-            return "".join(value), i + 1
-        value.append(char)
-        i += 1
-    return "".join(value), i
-
-
-@dataclass(frozen=True)
 class PartStart:
     """A part begins; `headers` has lower-case names."""
 

@@ -9,7 +9,8 @@ part goes through three steps, the blocking ones in the thread pool:
 1. receive: its bytes go to a temporary file in the store's incoming folder,
    fsynced once the part ends;
 2. examine: pydicom reads it (large values are skipped, not loaded) and the
-   index record is built, while the next parts keep arriving;
+   index record is built, while the next parts keep arriving
+   (``dicomhub.stow.examine``);
 3. commit: the file is renamed into place, then its index row commits, so a
    crash never leaves an index row without its file; a file whose row was
    refused is removed again. Commits run one at a time, in body order, so of
@@ -26,7 +27,7 @@ overwrites the file the winner stored: the stored instance stays
 byte-identical, and the duplicate fails with 45070, as in the Azure service.
 
 The answer is the Store Instances Response Module (PS3.18 §10.5.3) with the
-Azure DICOM service's failure reasons.
+Azure DICOM service's failure reasons (``dicomhub.stow.response``).
 """
 
 from __future__ import annotations
@@ -38,11 +39,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.uid import DeflatedExplicitVRLittleEndian
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -54,56 +51,32 @@ from ..errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from ..index import DuplicateInstance, IndexConflict, InstanceRecord, build_record
-from ..multipart import PartData, PartEnd, PartStart, parse_media_type, read_multipart
-from ..uids import check_uid, is_valid_uid
-from ..web import Services, dicom_json_response, dicomweb_root, services
+from ..index import DuplicateInstance, IndexConflict, InstanceRecord
+from ..mediatypes import parse_media_type
+from ..multipart import PartData, PartEnd, PartStart, read_multipart
+from ..stow.examine import (
+    CONFLICTING_STUDY,
+    DUPLICATE_INSTANCE,
+    INVALID_INSTANCE,
+    PROCESSING_FAILURE,
+    InvalidInstance,
+    examine,
+)
+from ..stow.response import Reference, store_response
+from ..uids import check_uid
+from ..web import Services, dicomweb_root, services
 
 logger = logging.getLogger(__name__)
 
 DICOM = "application/dicom"
 
-# FailureReason values (PS3.18 §10.5.3): 272 (0110H, processing failure) and
-# 43264 (A900H, the data set is not a valid instance) are DIMSE statuses
-# (PS3.7 Annex C, PS3.4 §B.2.3); 43265, 45070 and 45071 are the codes the
-# Azure DICOM service answers with, so its clients understand ours.
-PROCESSING_FAILURE = 272
-INVALID_INSTANCE = 43264
-STUDY_MISMATCH = 43265
-DUPLICATE_INSTANCE = 45070
-CONFLICTING_STUDY = 45071
-
 # Bytes of one part gathered in memory before they go to its file.
 _WRITE_BATCH = 1 << 20
-
-# Values larger than this are not read into memory while an instance is
-# examined; pydicom seeks past them and reads them from the file if asked.
-_DEFER_SIZE = 256 * 1024
 
 # Parts being examined or committed while the next ones are still arriving.
 _IN_FLIGHT = 3
 
 ACCEPTED = 'multipart/related; type="application/dicom" or application/dicom'
-
-
-class InvalidInstance(Exception):
-    """A part that cannot be stored; `reason` is its FailureReason code."""
-
-    def __init__(self, reason: int, message: str, sop_class: str = "", sop: str = ""):
-        super().__init__(message)
-        self.reason = reason
-        self.sop_class_uid = sop_class
-        self.sop_instance_uid = sop
-
-
-@dataclass(frozen=True)
-class Reference:
-    """What the response says of a stored instance (PS3.18 §10.5.3)."""
-
-    study_instance_uid: str
-    series_instance_uid: str
-    sop_instance_uid: str
-    sop_class_uid: str
 
 
 @dataclass
@@ -201,100 +174,6 @@ def _too_large(limit: int) -> PayloadTooLarge:
         f"the request body is over the limit of {limit} bytes "
         "(server.max_body_bytes); send the instances in several requests"
     )
-
-
-# Examining ---------------------------------------------------------------
-
-
-def _examine(path: Path, size: int, study: str | None) -> InstanceRecord:
-    """The index record of the PS3.10 file at `path`, or InvalidInstance."""
-    try:
-        ds = pydicom.dcmread(path, defer_size=_DEFER_SIZE)
-        _check_complete(ds, size)
-        transfer_syntax = str(ds.file_meta.get("TransferSyntaxUID") or "")
-        uids = {
-            keyword: str(ds.get(keyword) or "")
-            for keyword in (
-                "SOPClassUID",
-                "SOPInstanceUID",
-                "StudyInstanceUID",
-                "SeriesInstanceUID",
-            )
-        }
-    except InvalidInstance:
-        raise
-    except Exception as exc:
-        # pydicom raises many kinds of errors on broken input; every one of
-        # them means the part is not a readable DICOM file.
-        raise InvalidInstance(
-            INVALID_INSTANCE,
-            f"not a readable DICOM PS3.10 file ({type(exc).__name__})",
-        ) from None
-
-    sop_class, sop = uids["SOPClassUID"], uids["SOPInstanceUID"]
-    if not is_valid_uid(transfer_syntax):
-        raise InvalidInstance(
-            INVALID_INSTANCE,
-            "the file meta information has no valid TransferSyntaxUID (0002,0010)",
-            sop_class,
-            sop,
-        )
-    for keyword, value in uids.items():
-        if not is_valid_uid(value):
-            raise InvalidInstance(
-                INVALID_INSTANCE,
-                f"{keyword} is missing or not a valid UID (PS3.5 §9.1)",
-                sop_class,
-                sop,
-            )
-    if study is not None and uids["StudyInstanceUID"] != study:
-        raise InvalidInstance(
-            STUDY_MISMATCH,
-            "StudyInstanceUID differs from the study in the URL (PS3.18 §10.5.1)",
-            sop_class,
-            sop,
-        )
-
-    # Pixel data is never indexed; dropping it here keeps it unread.
-    for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
-        if keyword in ds:
-            del ds[keyword]
-    try:
-        record = build_record(ds, transfer_syntax, size)
-    except Exception as exc:
-        raise InvalidInstance(
-            INVALID_INSTANCE,
-            f"an attribute value cannot be read ({type(exc).__name__})",
-            sop_class,
-            sop,
-        ) from None
-
-    return record
-
-
-def _check_complete(ds: Dataset, size: int) -> None:
-    """Refuse a file whose last values run past its end (a truncated upload).
-
-    Values over the defer size are skipped by seeking, which never fails, so
-    their extent is checked against the file's size here. A deflated data set
-    (PS3.5 §A.5) is read from its inflated stream, whose offsets say nothing
-    about the file; inflating would have failed on a truncated one.
-    """
-    if ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
-        return
-    for tag in ds.keys():
-        raw = ds.get_item(tag)
-        length = getattr(raw, "length", 0) or 0
-        tell = getattr(raw, "value_tell", None)
-        if tell is None or length == 0xFFFFFFFF:
-            continue
-        if tell + length > size:
-            raise InvalidInstance(
-                INVALID_INSTANCE,
-                f"the file is truncated: element {tag} runs past its end",
-                str(ds.get("SOPClassUID") or ""),
-                str(ds.get("SOPInstanceUID") or ""),
-            )
 
 
 # Committing --------------------------------------------------------------
@@ -448,7 +327,7 @@ class StowRequest:
         temp = item.temp
         assert temp is not None
         try:
-            record = await run_in_threadpool(_examine, temp, size, self.study)
+            record = await run_in_threadpool(examine, temp, size, self.study)
             if previous is not None:
                 await previous
 
@@ -561,7 +440,7 @@ async def store_instances(request: Request) -> Response:
     for failure in stow.failed:
         logger.info("stow: instance refused (%d): %s", failure.reason, failure)
     logger.info("stow: %d stored, %d failed", len(stow.stored), len(stow.failed))
-    return _response(request, stow)
+    return store_response(dicomweb_root(request), stow.stored, stow.failed)
 
 
 async def _read_body(
@@ -588,67 +467,6 @@ async def _broken_body(stow: StowRequest, exc: DicomhubError) -> DicomhubError:
         "were stored; sending them again answers 45070 (already stored)"
     )
     return type(exc)(message, headers=exc.headers)
-
-
-def _response(request: Request, stow: StowRequest) -> Response:
-    """The Store Instances Response Module (PS3.18 §10.5.3) and its status."""
-    root = dicomweb_root(request)
-    stored, failed = stow.stored, stow.failed
-    payload: dict[str, Any] = {}
-
-    studies = {reference.study_instance_uid for reference in stored}
-    if len(studies) == 1:
-        payload["00081190"] = _url(f"{root}/studies/{studies.pop()}")
-    if failed:
-        payload["00081198"] = {
-            "vr": "SQ",
-            "Value": [_failed_item(failure) for failure in failed],
-        }
-    if stored:
-        payload["00081199"] = {
-            "vr": "SQ",
-            "Value": [_referenced_item(root, reference) for reference in stored],
-        }
-
-    # PS3.18 §10.5.3: 200 all stored, 202 some stored, 409 none stored.
-    if not failed:
-        status = 200
-    elif stored:
-        status = 202
-    else:
-        status = 409
-    return dicom_json_response(payload, status_code=status)
-
-
-def _url(value: str) -> dict[str, Any]:
-    return {"vr": "UR", "Value": [value]}
-
-
-def _uid(value: str) -> dict[str, Any]:
-    return {"vr": "UI", "Value": [value]} if value else {"vr": "UI"}
-
-
-def _referenced_item(root: str, record: Reference) -> dict[str, Any]:
-    url = (
-        f"{root}/studies/{record.study_instance_uid}"
-        f"/series/{record.series_instance_uid}"
-        f"/instances/{record.sop_instance_uid}"
-    )
-    return {
-        "00081150": _uid(record.sop_class_uid),
-        "00081155": _uid(record.sop_instance_uid),
-        "00081190": _url(url),
-    }
-
-
-def _failed_item(failure: InvalidInstance) -> dict[str, Any]:
-    item: dict[str, Any] = {}
-    if failure.sop_class_uid:
-        item["00081150"] = _uid(failure.sop_class_uid)
-    if failure.sop_instance_uid:
-        item["00081155"] = _uid(failure.sop_instance_uid)
-    item["00081197"] = {"vr": "US", "Value": [failure.reason]}
-    return item
 
 
 routes = [

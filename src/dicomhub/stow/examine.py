@@ -1,0 +1,136 @@
+"""Examining an uploaded instance before it is stored (PS3.18 §10.5).
+
+`examine` reads a received PS3.10 file with pydicom, refuses what cannot be
+stored with an `InvalidInstance` carrying its FailureReason code, and builds
+the index record of what can.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+from ..index import InstanceRecord, build_record
+from ..uids import is_valid_uid
+
+# FailureReason values (PS3.18 §10.5.3): 272 (0110H, processing failure) and
+# 43264 (A900H, the data set is not a valid instance) are DIMSE statuses
+# (PS3.7 Annex C, PS3.4 §B.2.3); 43265, 45070 and 45071 are the codes the
+# Azure DICOM service answers with, so its clients understand ours.
+PROCESSING_FAILURE = 272
+INVALID_INSTANCE = 43264
+STUDY_MISMATCH = 43265
+DUPLICATE_INSTANCE = 45070
+CONFLICTING_STUDY = 45071
+
+# Values larger than this are not read into memory while an instance is
+# examined; pydicom seeks past them and reads them from the file if asked.
+_DEFER_SIZE = 256 * 1024
+
+
+class InvalidInstance(Exception):
+    """A part that cannot be stored; `reason` is its FailureReason code."""
+
+    def __init__(self, reason: int, message: str, sop_class: str = "", sop: str = ""):
+        super().__init__(message)
+        self.reason = reason
+        self.sop_class_uid = sop_class
+        self.sop_instance_uid = sop
+
+
+def examine(path: Path, size: int, study: str | None) -> InstanceRecord:
+    """The index record of the PS3.10 file at `path`, or InvalidInstance.
+
+    `size` is the file's length in bytes; `study` is the StudyInstanceUID of
+    the URL (``POST {root}/studies/{study}``), None when the URL names none.
+    """
+    try:
+        ds = pydicom.dcmread(path, defer_size=_DEFER_SIZE)
+        _check_complete(ds, size)
+        transfer_syntax = str(ds.file_meta.get("TransferSyntaxUID") or "")
+        uids = {
+            keyword: str(ds.get(keyword) or "")
+            for keyword in (
+                "SOPClassUID",
+                "SOPInstanceUID",
+                "StudyInstanceUID",
+                "SeriesInstanceUID",
+            )
+        }
+    except InvalidInstance:
+        raise
+    except Exception as exc:
+        # pydicom raises many kinds of errors on broken input; every one of
+        # them means the part is not a readable DICOM file.
+        raise InvalidInstance(
+            INVALID_INSTANCE,
+            f"not a readable DICOM PS3.10 file ({type(exc).__name__})",
+        ) from None
+
+    sop_class, sop = uids["SOPClassUID"], uids["SOPInstanceUID"]
+    if not is_valid_uid(transfer_syntax):
+        raise InvalidInstance(
+            INVALID_INSTANCE,
+            "the file meta information has no valid TransferSyntaxUID (0002,0010)",
+            sop_class,
+            sop,
+        )
+    for keyword, value in uids.items():
+        if not is_valid_uid(value):
+            raise InvalidInstance(
+                INVALID_INSTANCE,
+                f"{keyword} is missing or not a valid UID (PS3.5 §9.1)",
+                sop_class,
+                sop,
+            )
+    if study is not None and uids["StudyInstanceUID"] != study:
+        raise InvalidInstance(
+            STUDY_MISMATCH,
+            "StudyInstanceUID differs from the study in the URL (PS3.18 §10.5.1)",
+            sop_class,
+            sop,
+        )
+
+    # Pixel data is never indexed; dropping it here keeps it unread.
+    for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+        if keyword in ds:
+            del ds[keyword]
+    try:
+        record = build_record(ds, transfer_syntax, size)
+    except Exception as exc:
+        raise InvalidInstance(
+            INVALID_INSTANCE,
+            f"an attribute value cannot be read ({type(exc).__name__})",
+            sop_class,
+            sop,
+        ) from None
+
+    return record
+
+
+def _check_complete(ds: Dataset, size: int) -> None:
+    """Refuse a file whose last values run past its end (a truncated upload).
+
+    Values over the defer size are skipped by seeking, which never fails, so
+    their extent is checked against the file's size here. A deflated data set
+    (PS3.5 §A.5) is read from its inflated stream, whose offsets say nothing
+    about the file; inflating would have failed on a truncated one.
+    """
+    if ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+        return
+    for tag in ds.keys():
+        raw = ds.get_item(tag)
+        length = getattr(raw, "length", 0) or 0
+        tell = getattr(raw, "value_tell", None)
+        if tell is None or length == 0xFFFFFFFF:
+            continue
+        if tell + length > size:
+            raise InvalidInstance(
+                INVALID_INSTANCE,
+                f"the file is truncated: element {tag} runs past its end",
+                str(ds.get("SOPClassUID") or ""),
+                str(ds.get("SOPInstanceUID") or ""),
+            )
