@@ -483,3 +483,12 @@ def test_dotted_quad_hosts_are_accepted() -> None:
     policy, _ = parse_cors_settings({"origins": ["http://127.0.0.1:8081/"]})
 
     assert policy.origins == ("http://127.0.0.1:8081",)
+
+
+def test_methods_must_be_http_methods() -> None:
+    """A typo such as DELET would otherwise refuse every DELETE preflight."""
+    with pytest.raises(CorsConfigError) as info:
+        parse_cors_settings({"origins": ["https://v.example"], "methods": ["DELET"]})
+
+    assert info.value.key == "cors.methods"
+    assert "DELET" in str(info.value)

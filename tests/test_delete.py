@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from .conftest import Server
 from .dicomdata import fresh, stow
@@ -79,3 +80,22 @@ def test_stored_again_after_delete(dicomweb_server: Server) -> None:
     )
 
     assert stow(dicomweb_server.root, [ct]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/studies", {"GET", "HEAD", "POST"}),
+        ("/studies/1.2.3", {"DELETE", "GET", "HEAD", "POST"}),
+        ("/studies/1.2.3/series/4.5", {"DELETE", "GET", "HEAD"}),
+    ],
+)
+def test_405_lists_every_method_of_the_path(
+    dicomweb_server: Server, path: str, allowed: set[str]
+) -> None:
+    """RFC 9110 §15.5.6: a 405 carries Allow with the resource's methods,
+    although STOW, QIDO, WADO and DELETE each serve part of them."""
+    response = httpx.request("PATCH", dicomweb_server.root + path)
+
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["allow"].split(",")} == allowed

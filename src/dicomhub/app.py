@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import Any
 
 import pydicom.config
 from starlette.applications import Starlette
@@ -56,7 +57,10 @@ async def dicomhub_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        message = "no such resource; DICOMweb lives under /v2 (see PS3.18 §10)"
+        message = (
+            "dicomhub serves no resource at this path; DICOMweb resources are "
+            "under /v2 (or /v1), as listed in docs/dicomweb.md"
+        )
     elif exc.status_code == 405:
         message = f"{request.method} is not supported on this resource"
     else:
@@ -77,7 +81,31 @@ def quiet_pydicom() -> None:
 
 
 def dicomweb_routes() -> list[Route]:
-    return [*stow.routes, *qido.routes, *wado.routes, *delete.routes]
+    """The transactions' routes, one per path (PS3.18 §10 resources).
+
+    STOW, QIDO, WADO and DELETE share paths such as ``/studies/{study}``; a path
+    served by several modules becomes one route that dispatches on the method,
+    so the router's 405 answer lists every method the path allows.
+    """
+    by_path: dict[str, list[Route]] = {}
+    for route in [*stow.routes, *qido.routes, *wado.routes, *delete.routes]:
+        by_path.setdefault(route.path, []).append(route)
+    return [
+        group[0] if len(group) == 1 else _dispatching(path, group)
+        for path, group in by_path.items()
+    ]
+
+
+def _dispatching(path: str, group: list[Route]) -> Route:
+    handlers: dict[str, Any] = {}
+    for route in group:
+        for method in route.methods or ():
+            handlers[method] = route.endpoint
+
+    async def dispatch(request: Request) -> Response:
+        return await handlers[request.method](request)
+
+    return Route(path, dispatch, methods=sorted(handlers))
 
 
 def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGIApp:

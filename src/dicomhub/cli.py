@@ -39,13 +39,17 @@ def serve(
     data_dir: Annotated[
         Path | None, typer.Option(help="where the index and the instances live")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+    log_level: Annotated[
+        str, typer.Option(help="debug, info, warning or error")
+    ] = "info",
 ) -> None:
     """Run the DICOMweb server (root /v2, health at /health)."""
     import uvicorn
 
     from .app import create_app
 
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        _fail(f"--log-level {log_level!r}: expected debug, info, warning or error")
     logging.basicConfig(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -319,7 +319,16 @@ def _methods(value: Any, key: str) -> tuple[str, ...]:
 
     # D5: methods are upper-case tokens, compared case-sensitively later.
     _tokens(entries, key, "method name")
-    return tuple(dict.fromkeys(e.upper() for e in entries))
+    methods = tuple(dict.fromkeys(e.upper() for e in entries))
+
+    # DICOMweb (and the Azure portal's check boxes) use only these; anything
+    # else is a typo that would silently refuse, say, every DELETE.
+    for method in methods:
+        if method not in ALL_METHODS:
+            raise CorsConfigError(
+                key, method, f"not an HTTP method; use some of {', '.join(ALL_METHODS)}"
+            )
+    return methods
 
 
 def _max_age(value: Any, key: str, warnings: list[str]) -> int | None:

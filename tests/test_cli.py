@@ -1,0 +1,31 @@
+"""The ``dicomhub`` command line: help, and refusals before anything starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def dicomhub(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dicomhub", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    result = dicomhub("--help")
+
+    assert result.returncode == 0
+    for command in ("serve", "upload"):
+        assert command in result.stdout
+
+
+def test_a_bad_log_level_is_a_one_line_error() -> None:
+    result = dicomhub("serve", "--log-level", "bogus", "--port", "1")
+
+    assert result.returncode == 2
+    assert "--log-level 'bogus'" in result.stderr
+    assert "Traceback" not in result.stderr
