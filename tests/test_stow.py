@@ -512,3 +512,16 @@ def test_disk_full_fails_instances_not_the_server(
     }
     assert files == keys
     assert server.process.poll() is None
+
+
+def test_failed_items_say_what_was_wrong(dicomweb_server: Server) -> None:
+    """Each FailedSOPSequence item carries Error Comment (0000,0902) in words."""
+    ct = fresh("CT_small.dcm")
+    response = stow(dicomweb_server.root, [ct], study="1.2.826.0.1.3680043.9.77")
+
+    assert response.status_code == 409
+    (item,) = response.json()["00081198"]["Value"]
+    assert item["00081197"]["Value"] == [43265]
+    (comment,) = item["00000902"]["Value"]
+    assert "StudyInstanceUID differs" in comment
+    assert len(comment) <= 64

@@ -98,7 +98,7 @@ def test_upload_reports_failures_without_patient_data(
     output = result.stdout + result.stderr
     assert "stored: 2" in result.stdout
     assert "failed: 2" in result.stdout
-    assert f"{junk}: not a valid DICOM instance" in result.stdout
+    assert f"{junk}: not a readable DICOM PS3.10 file" in result.stdout
     assert "conflict.dcm: its series or SOP instance is already stored" in output
     assert good in stored_sops(server)
     assert "Secretname" not in output

@@ -258,7 +258,9 @@ class Uploader:
             if code == 45070:
                 result.settle(DUPLICATE)
             else:
-                text = FAILURE_REASONS.get(code, "refused by the server")
+                text = _value(item, "00000902") or FAILURE_REASONS.get(
+                    code, "refused by the server"
+                )
                 result.settle(FAILED, f"{text} (failure reason {code})")
 
 

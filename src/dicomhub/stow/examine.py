@@ -74,7 +74,7 @@ def examine(path: Path, size: int, study: str | None) -> InstanceRecord:
     if not is_valid_uid(transfer_syntax):
         raise InvalidInstance(
             INVALID_INSTANCE,
-            "the file meta information has no valid TransferSyntaxUID (0002,0010)",
+            "the file meta has no valid TransferSyntaxUID (0002,0010)",
             sop_class,
             sop,
         )
@@ -89,7 +89,7 @@ def examine(path: Path, size: int, study: str | None) -> InstanceRecord:
     if study is not None and uids["StudyInstanceUID"] != study:
         raise InvalidInstance(
             STUDY_MISMATCH,
-            "StudyInstanceUID differs from the study in the URL (PS3.18 §10.5.1)",
+            "StudyInstanceUID differs from the URL's (PS3.18 §10.5.1)",
             sop_class,
             sop,
         )

@@ -86,4 +86,8 @@ def _failed_item(failure: InvalidInstance) -> dict[str, Any]:
     if failure.sop_instance_uid:
         item["00081155"] = _uid(failure.sop_instance_uid)
     item["00081197"] = {"vr": "US", "Value": [failure.reason]}
+
+    # Error Comment (0000,0902, PS3.7 §C.4), as other archives send it, says
+    # what was wrong in words; the texts are fixed and carry no values.
+    item["00000902"] = {"vr": "LO", "Value": [str(failure)[:64]]}
     return item
