@@ -99,7 +99,7 @@ def test_upload_reports_failures_without_patient_data(
     assert "stored: 2" in result.stdout
     assert "failed: 2" in result.stdout
     assert f"{junk}: not a readable DICOM PS3.10 file" in result.stdout
-    assert "conflict.dcm: its series or SOP instance is already stored" in output
+    assert "conflict.dcm: the SeriesInstanceUID is already stored in another" in output
     assert good in stored_sops(server)
     assert "Secretname" not in output
     assert "PID-" not in output
