@@ -187,7 +187,7 @@ def test_browser_page_origin_blocked(
 
     "localhost" is a different host from "127.0.0.1", so a table that lists
     http://localhost:PORT does not let a page on http://127.0.0.1:PORT in
-    (origins compare as scheme, host and port; cors-spec.md §6).
+    (origins compare as scheme, host and port; docs/cors.md §4).
     """
     port = page_origin.rsplit(":", 1)[1]
     other = "http://viewer.example" if listed == "another origin" else None
@@ -223,7 +223,7 @@ def test_browser_bearer_token_preflight(
 ) -> None:
     """A signed-in viewer sends Authorization, so every request is preflighted.
 
-    The header passes only when [cors] headers lists it (cors-spec.md D6): the
+    The header passes only when [cors] headers lists it (docs/cors.md, D6): the
     OHIF complaint about the Azure DICOM service was exactly this preflight.
     Authentication is off, so the token itself is not checked.
     """

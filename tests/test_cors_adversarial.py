@@ -1,7 +1,7 @@
 """Faults found by attacking the CORS layer, each reproduced against a real server.
 
 Every test is named for the fault it shows and cites the clause of
-``cors-spec.md`` that the server's answer breaks. Together they go beyond the
+``docs/cors.md`` that the server's answer breaks. Together they go beyond the
 cases of ``cases/cors/`` (``test_cors_cases.py``): IDN and IPv4 host
 normalisation, ``*`` as a requested header name, and settings read from the
 environment.
@@ -50,13 +50,13 @@ def started_or_refused(
         return failed
 
 
-# --- origins: host normalisation (§6, §15 "origins") -------------------------
+# --- origins: host normalisation (§4 "Origins") ------------------------------
 
 
 def test_idn_origin_with_sharp_s_is_normalised_to_another_host(
     server_factory: Callable[..., Server],
 ) -> None:
-    """§6 / §15 "origins": configured IDN hosts must become the punycode that
+    """§4 "Origins": configured IDN hosts must become the punycode that
     browsers send (UTS #46, non-transitional: ``straße`` -> ``xn--strae-oqa``).
     The IDNA 2003 codec maps ``ß`` to ``ss`` instead, so the server allows
     ``https://strasse.example``, a different host that the admin never listed,
@@ -72,7 +72,7 @@ def test_idn_origin_with_sharp_s_is_normalised_to_another_host(
 def test_idn_origin_with_zero_width_joiner_allows_the_plain_ascii_host(
     server_factory: Callable[..., Server],
 ) -> None:
-    """§6 / §15 "origins": an entry that no browser can send (UTS #46 refuses
+    """§4 "Origins": an entry that no browser can send (UTS #46 refuses
     a ZERO WIDTH JOINER between Latin letters) must be refused at load. The
     IDNA 2003 codec silently deletes the joiner, so ``pay<ZWJ>pal.example``
     grants ``https://paypal.example``."""
@@ -89,7 +89,7 @@ def test_idn_origin_with_zero_width_joiner_allows_the_plain_ascii_host(
 def test_non_canonical_ipv4_origin_never_matches(
     server_factory: Callable[..., Server],
 ) -> None:
-    """§6: browsers serialise ``http://127.1`` as ``http://127.0.0.1`` (WHATWG
+    """§4 "Origins": browsers serialise ``http://127.1`` as ``http://127.0.0.1`` (WHATWG
     URL IPv4 parser). The entry must be normalised to that form or refused at
     load; it is kept as typed and silently never matches."""
     outcome = started_or_refused(server_factory, '[cors]\norigins = ["http://127.1"]\n')
@@ -129,13 +129,13 @@ def test_star_in_request_headers_is_echoed_as_acah_wildcard(
     assert "*" not in items(response, "access-control-allow-headers")
 
 
-# --- settings from the environment (§15 "Configuration") ---------------------
+# --- settings from the environment (§4) --------------------------------------
 
 
 def test_methods_all_from_the_environment_becomes_a_method_named_all(
     server_factory: Callable[..., Server],
 ) -> None:
-    """§15 "methods": "all" means every method. DICOMHUB_CORS_METHODS=all is
+    """§4 "methods": "all" means every method. DICOMHUB_CORS_METHODS=all is
     split as a list (config.py LIST_KEYS) into ["all"], which the validator
     upper-cases into a method literally called ``ALL``: ACAM becomes ``ALL``
     and every DELETE/PUT/PATCH preflight gets a 403, with no warning."""
@@ -153,7 +153,7 @@ def test_methods_all_from_the_environment_becomes_a_method_named_all(
 def test_null_origins_from_the_environment_are_not_refused(
     server_factory: Callable[..., Server],
 ) -> None:
-    """§15 "origins" and D12: ``null`` is refused when the configuration loads
+    """§4 "Origins" and D12: ``null`` is refused when the configuration loads
     and the server does not start. DICOMHUB_CORS_ORIGINS=null parses as JSON
     null, which the validator treats as "not set": the server starts with CORS
     off and says nothing."""

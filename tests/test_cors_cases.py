@@ -531,7 +531,7 @@ def test_cors_08_preflight_before_routing(profiles: Callable[..., Client]) -> No
 def test_cors_08_options_without_acrm_goes_to_routing(
     profiles: Callable[..., Client],
 ) -> None:
-    """cors-spec.md D10: OPTIONS without ACRM is no preflight; routing answers,
+    """docs/cors.md, D10: OPTIONS without ACRM is no preflight; routing answers,
     and the answer still carries the CORS headers (D9)."""
     response = profiles(LIST).request("OPTIONS", "/v2/studies", {"Origin": V})
 
@@ -655,7 +655,7 @@ def test_cors_12_request_headers_not_a_token(profiles: Callable[..., Client]) ->
 def test_cors_12_request_headers_on_several_field_lines(
     profiles: Callable[..., Client],
 ) -> None:
-    """cors-spec.md D6: ACRH is read across all its field lines."""
+    """docs/cors.md, D6: ACRH is read across all its field lines."""
     response = profiles(LIST).request(
         "OPTIONS",
         "/v2/studies",
@@ -892,7 +892,7 @@ def test_cors_off_without_a_cors_table(server_factory: Callable[..., Server]) ->
 def test_cors_refused_preflight_logged_once_per_origin_and_reason(
     server_factory: Callable[..., Server],
 ) -> None:
-    """cors-spec.md §12 (D2): the reason is logged at WARNING, once a minute per
+    """docs/cors.md, D2: the reason is logged at WARNING, once a minute per
     (origin, reason), without the path (it holds UIDs)."""
     server = server_factory(MIN.toml())
     client = Client(server, MIN)
@@ -910,7 +910,7 @@ def test_cors_refused_preflight_logged_once_per_origin_and_reason(
 
 
 def test_negotiated_answers_vary_on_accept_and_origin(dicomweb_server: Server) -> None:
-    """cors-spec.md §8: merge into Vary, never overwrite; DICOMweb answers depend
+    """docs/cors.md, D4: merge into Vary, never overwrite; DICOMweb answers depend
     on Accept (PS3.18 §8.7) as well as on Origin."""
     ct = fresh("CT_small.dcm")
     assert stow(dicomweb_server.root, [ct]).status_code == 200

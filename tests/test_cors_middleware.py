@@ -1,5 +1,5 @@
 """The CORS layer around inner layers that misbehave on purpose: headers an
-inner layer set (D13), Vary merging (§8), exceptions (D9), redirects (D17),
+inner layer set (D13), Vary merging (D4, D11), exceptions (D9), redirects (D17),
 streamed bodies, Private Network Access (D14) and a policy replaced while the
 server runs. uvicorn serves the layer on a real socket, in a thread of the
 test process, because these inner applications exist only for the tests."""
@@ -136,7 +136,7 @@ def policy(holder: PolicyHolder) -> Iterator[PolicyHolder]:
 
 
 def test_inner_cors_headers_are_replaced_never_appended(url: str) -> None:
-    """D13, cors-spec.md §14: one ACAO, ours; inner ACAC/ACAM/ACMA removed."""
+    """docs/cors.md, D13: one ACAO, ours; inner ACAC/ACAM/ACMA removed."""
     response = httpx.get(url + "/inner-cors", headers={"Origin": V})
 
     assert response.headers.get_list("access-control-allow-origin") == [V]
@@ -154,7 +154,7 @@ def test_inner_cors_headers_are_replaced_never_appended(url: str) -> None:
 
 
 def test_vary_is_merged_never_overwritten(url: str) -> None:
-    """cors-spec.md §8: 'Vary: Accept' stays; Origin is added once."""
+    """docs/cors.md, D4: 'Vary: Accept' stays; Origin is added once."""
     merged = httpx.get(url + "/inner-cors", headers={"Origin": V})
     assert merged.headers.get_list("vary") == ["Accept, Origin"]
 
@@ -224,7 +224,7 @@ def test_repeated_origin_fields_never_match(url: str) -> None:
 
 
 def test_private_network_preflight(url: str) -> None:
-    """D14, cors-spec.md §11: ACAPN 'true' only when asked for; Vary names ACRPN."""
+    """docs/cors.md, D14: ACAPN 'true' only when asked for; Vary names ACRPN."""
     asked = httpx.options(
         url + "/anything",
         headers={

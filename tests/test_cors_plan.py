@@ -1,5 +1,5 @@
 """The compiled policy: headers per answer and the preflight decision
-(cors-spec.md §4, §9, §15: D3-D8, D11, D14). Pure functions; the same rules
+(docs/cors.md §5: D3-D8, D11, D14). Pure functions; the same rules
 are checked over a socket in test_cors_cases.py and test_cors_middleware.py."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The CORS settings validator (cors-spec.md §6, §15): refusals, normal forms,
+"""The CORS settings validator (docs/cors.md §4): refusals, normal forms,
 warnings, the admin API's JSON shape, and exact origin matching."""
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ NORMALISED = [
 
 @pytest.mark.parametrize(("configured", "normal"), NORMALISED)
 def test_origin_is_normalised_with_a_warning(configured: str, normal: str) -> None:
-    """cors-16 item 1, cors-spec.md §6: the form browsers send."""
+    """cors-16 item 1, docs/cors.md §4: the form browsers send."""
     policy, warnings = parse_cors_settings({"origins": [configured]})
 
     assert policy.origins == (normal,)
@@ -474,7 +474,7 @@ def test_pasted_spellings_normalise_to_the_browser_form(origin: str) -> None:
 def test_ipv4_hosts_must_be_written_as_browsers_send_them(
     entry: str, rule: str
 ) -> None:
-    """cors-spec.md §6: an entry no browser can send would silently never match."""
+    """docs/cors.md §4: an entry no browser can send would silently never match."""
     with pytest.raises(CorsConfigError, match=rule):
         parse_cors_settings({"origins": [entry]})
 

@@ -124,7 +124,7 @@ def test_demo_page_origin_may_search_and_retrieve(tmp_path: Path) -> None:
         assert study_uids(listed) == {s.study for s in expected}
 
         # Any other origin gets the answer without the header, so a browser
-        # there keeps it from the script (cors-spec.md D4).
+        # there keeps it from the script (docs/cors.md, D4).
         elsewhere = httpx.get(
             demo.root + "/studies",
             params=query,

@@ -1,6 +1,6 @@
 """The ASGI application: the layers around the DICOMweb routes.
 
-From the outside in (cors-spec.md §13):
+From the outside in (docs/cors.md §6):
 
 1. access log: one line for every request, preflights included;
 2. CORS: answers preflights before routing and authentication, and puts the

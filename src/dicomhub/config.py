@@ -47,7 +47,6 @@ class ServerSettings:
     public_base_url: str | None = None
     trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
     max_body_bytes: int = 8 * 1024**3
-    workers: int = 1
 
 
 @dataclass
@@ -131,7 +130,7 @@ def load_settings(
             raise ConfigError(f"server.{key}", server_raw[key], "unknown key")
     server = ServerSettings(**server_raw)
     server.data_dir = Path(server.data_dir)
-    for key in ("port", "max_body_bytes", "workers"):
+    for key in ("port", "max_body_bytes"):
         try:
             setattr(server, key, int(getattr(server, key)))
         except (TypeError, ValueError):

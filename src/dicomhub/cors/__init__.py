@@ -3,7 +3,8 @@
 ``parse_cors_settings`` validates the ``[cors]`` table into a `CorsPolicy`;
 `PolicyHolder` keeps the policy in force and lets it change at run time;
 `CORSMiddleware` answers preflights and puts the policy's headers on every
-other answer. The rules are those of ``cors-spec.md`` §15 (D1-D17).
+other answer. The rules are those of ``docs/cors.md``: settings in §4,
+decisions D1-D17 in §5.
 """
 
 from .middleware import CORSMiddleware, PolicyHolder

@@ -2,14 +2,14 @@
 
 Preflights (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``,
 on any path) are answered here, before routing and authentication, because
-they never carry credentials (Fetch §3.2.2, D10): 204 when allowed (D1), 403
+they never carry credentials (Fetch #cors-protocol-and-credentials, D10): 204 when allowed (D1), 403
 with a text/plain reason and no ``Access-Control-*`` header when not (D2).
 
 Every other answer passes through ``send`` and gets exactly the headers the
 policy grants, whatever its status: 2xx, 3xx, 4xx and the 500 that Starlette's
 server-error layer sends from inside before it re-raises (D9, D17). Headers
 an inner layer set under ``Access-Control-*`` are replaced (D13); ``Vary`` is
-merged, never overwritten (cors-spec.md §8).
+merged, never overwritten (docs/cors.md, D4 and D11).
 
 The policy can be replaced while the server runs (`PolicyHolder.replace`); a
 request reads it once, at its start. Known limit: the holder lives in one

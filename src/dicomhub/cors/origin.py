@@ -4,7 +4,7 @@ A browser serialises an origin as ``scheme://host[:port]``: scheme and host in
 lower case, an IDN host as punycode, no default port, no path and no trailing
 slash; an opaque origin is the literal ``null`` (Fetch, "Origin header").
 The request's ``Origin`` is later compared with the configured entries by
-exact string equality (cors-spec.md §6), so every entry is normalised once,
+exact string equality (docs/cors.md, D4), so every entry is normalised once,
 here, when the settings load.
 
 IDN hosts are converted with UTS #46 non-transitional processing, as the
@@ -46,7 +46,7 @@ def normalise_origin(text: str) -> str:
         raise OriginError(
             "'null' is the origin of sandboxed frames and data: documents, which "
             "any web page can create; allowing it would allow everyone "
-            "(cors-spec.md §7, D12)"
+            "(docs/cors.md, D12)"
         )
     if "*" in text:
         raise OriginError(

@@ -75,7 +75,7 @@ class CorsPlan:
 
         # D3: with "*" the answer does not depend on Origin, so it is the same
         # for every request and needs no Vary. D4: in list mode ACAO is echoed,
-        # so every answer varies on Origin, allowed or not (cors-spec.md §8).
+        # so every answer varies on Origin, allowed or not (docs/cors.md, D4).
         self.actual_vary: tuple[bytes, ...] = ()
         self._actual_any: list[Header] = []
         if self.any_origin:
@@ -169,7 +169,8 @@ class CorsPlan:
         headers += self._preflight_shared
         headers.append(self._acam)
         if names:
-            # Echo the checked, lower-cased names, never the raw field (§9).
+            # Echo the checked, lower-cased names, never the raw field
+            # (docs/cors.md, D6).
             headers.append((ACAH, ", ".join(names).encode("latin-1")))
         if self._acma is not None:
             headers.append(self._acma)

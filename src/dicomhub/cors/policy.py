@@ -4,7 +4,7 @@ One policy holds for every origin, as in the Azure DICOM service. It is built
 from the ``[cors]`` table of the configuration file (`parse_cors_settings`) or
 from the admin API's JSON (`CorsPolicy.from_azure_json`); both go through the
 same validator, which refuses what browsers would refuse or misread
-(cors-spec.md §15) and warns about what they would silently change.
+(docs/cors.md §4) and warns about what they would silently change.
 
 An empty or missing ``[cors]`` table allows no origin: CORS is off, browsers
 on other origins cannot read any answer and every preflight gets a 403.
@@ -20,7 +20,7 @@ from typing import Any
 from ..config import ConfigError
 from .origin import OriginError, normalise_origin
 
-# "*" in the methods setting means all of these (Azure; cors-spec.md §15).
+# "*" in the methods setting means all of these (Azure; docs/cors.md §4).
 ALL_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 # Methods allowed when the setting is left out: reading only.
@@ -214,7 +214,7 @@ def _validate(
     )
 
     # Browsers never accept "Access-Control-Allow-Origin: *" on a credentialed
-    # request (Fetch §3.2.5, CORS check step 2); the Azure DICOM service and
+    # request (Fetch #cors-check, step 2); the Azure DICOM service and
     # ASP.NET Core refuse the combination, and echoing any origin instead
     # would let every web page read a signed-in user's studies (cors-01).
     if allow_credentials and origins == ("*",):
