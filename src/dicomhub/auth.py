@@ -3,7 +3,8 @@
 Every request that reaches routing passes `AuthorizationMiddleware`, which maps
 it to an action of the Azure DICOM service's data roles (read, write, delete)
 or to admin, and asks the configured `Authorizer`. Preflights never get here:
-the CORS layer answers them first (they carry no credentials: Fetch #cors-protocol-and-credentials).
+the CORS layer answers them first, since they carry no credentials (Fetch,
+#cors-protocol-and-credentials).
 """
 
 from __future__ import annotations

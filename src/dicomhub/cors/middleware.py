@@ -2,8 +2,9 @@
 
 Preflights (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``,
 on any path) are answered here, before routing and authentication, because
-they never carry credentials (Fetch #cors-protocol-and-credentials, D10): 204 when allowed (D1), 403
-with a text/plain reason and no ``Access-Control-*`` header when not (D2).
+they never carry credentials (Fetch, #cors-protocol-and-credentials; D10): 204
+when allowed (D1), 403 with a text/plain reason and no ``Access-Control-*``
+header when not (D2).
 
 Every other answer passes through ``send`` and gets exactly the headers the
 policy grants, whatever its status: 2xx, 3xx, 4xx and the 500 that Starlette's
