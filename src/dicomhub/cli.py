@@ -133,5 +133,106 @@ def upload(
     raise typer.Exit(0 if summary.ok else 1)
 
 
+cors_app = typer.Typer(
+    help="Diagnose CORS: would a browser on a given origin be let through?",
+    no_args_is_help=True,
+)
+app.add_typer(cors_app, name="cors")
+
+
+@cors_app.command("check")
+def cors_check(
+    origin: Annotated[
+        str,
+        typer.Option(
+            help="the page's origin, as the browser console shows it, "
+            "e.g. https://viewer.example.org"
+        ),
+    ],
+    method: Annotated[
+        str, typer.Option(help="the request's method, e.g. GET, POST, DELETE")
+    ] = "GET",
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header",
+            "-H",
+            help="a header name the browser lists in its preflight, e.g. "
+            "authorization (repeat, or separate with commas)",
+        ),
+    ] = None,
+    credentials: Annotated[
+        bool,
+        typer.Option(
+            "--credentials",
+            help="the page sends cookies or HTTP authentication "
+            "(fetch credentials: 'include')",
+        ),
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML settings file; without --config and --url, the settings "
+            "'dicomhub serve' would use (DICOMHUB_* environment)"
+        ),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="ask a running server with a real preflight: its address or "
+            "DICOMweb root, e.g. http://127.0.0.1:8080/v2"
+        ),
+    ] = None,
+    path: Annotated[
+        str | None,
+        typer.Option(help="with --url: the request path (default <root>/studies)"),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="with --url: seconds to wait")
+    ] = 10.0,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="show the headers a browser sees")
+    ] = False,
+) -> None:
+    """Explain whether a browser on ORIGIN would be let through, and why.
+
+    Exits 0 when allowed, 1 when blocked, 2 when the input or settings are
+    unusable.
+    """
+    from .cors import parse_cors_settings
+    from .cors.check import (
+        CheckUsageError,
+        browser_request,
+        check_server,
+        check_settings,
+    )
+
+    if config is not None and url is not None:
+        _fail("give --config or --url, not both")
+    if path is not None and url is None:
+        _fail("--path needs --url: the settings apply to every path alike")
+
+    try:
+        request = browser_request(origin, method, header or [], credentials)
+        if url is not None:
+            verdict = check_server(request, url, path, timeout)
+        else:
+            settings = load_settings(config)
+            policy, warnings = parse_cors_settings(settings.cors)
+            for warning in warnings:
+                typer.echo(f"dicomhub: warning: {warning}", err=True)
+            verdict = check_settings(request, policy)
+    except ConfigError as exc:
+        _fail(f"invalid setting: {exc}")
+        return
+    except CheckUsageError as exc:
+        _fail(str(exc))
+        return
+
+    for line in verdict.lines(verbose):
+        typer.echo(line)
+    raise typer.Exit(verdict.exit_code)
+
+
 def main() -> None:
     app()
