@@ -1,5 +1,5 @@
-"""The dicomhub benchmark (``bench/run``): store, retrieve and search, then compare
-ASGI servers, and print one table.
+"""The dicomhub benchmark (``bench/run``): store, retrieve and search, measure the
+cost of CORS, then compare ASGI servers, and print one table.
 
 1. Make the instances (bench/data.py) and start ``dicomhub serve`` on an empty
    data folder under bench/.work.
@@ -10,7 +10,10 @@ ASGI servers, and print one table.
 4. QIDO-RS: OHIF's study-list query, a PatientID query and a wildcard name
    query; latency p50/p95 from one client, one request at a time, then the
    request rate under concurrency (wrk when installed, else Python threads).
-5. ASGI servers: the same application under uvicorn (``dicomhub serve``) and
+5. The cost of CORS (bench/corscost.py): preflights/s against a bare ASGI
+   endpoint, and the PatientID and study-list queries with and without an
+   ``Origin`` header, alternated in rounds.
+6. ASGI servers: the same application under uvicorn (``dicomhub serve``) and
    under granian, requests/s on /health and on the study-list query.
 
 The results go to stdout and to bench/results/. Times vary with the machine and
@@ -24,26 +27,22 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 
-from . import data, load
+from . import corscost, data, load
+from .servers import GRANIAN_DIR, REPOSITORY, server
+from .table import Row, table
 
 BENCH = Path(__file__).resolve().parent
-REPOSITORY = BENCH.parent
 WORK = BENCH / ".work"
 RESULTS = BENCH / "results"
-GRANIAN_DIR = WORK / "granian"
 
 # OHIF Viewer v3's first request (BRIEF.md §4; cases/dicomweb-04).
 OHIF_INCLUDE = "00081030,00080060,00080090,00100030"
@@ -52,74 +51,6 @@ OHIF_QUERY = (
     + OHIF_INCLUDE.replace(",", "%2C")
 )
 QIDO_HEADERS = {"Accept": "application/dicom+json"}
-
-
-@dataclass
-class Row:
-    measure: str
-    result: str
-    detail: str
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_command(kind: str, port: int, data_dir: Path) -> list[str]:
-    if kind == "uvicorn":
-        return [
-            sys.executable, "-m", "dicomhub", "serve",
-            "--port", str(port), "--data-dir", str(data_dir),
-        ]  # fmt: skip
-    return [
-        sys.executable, "-m", "granian",
-        "--interface", "asgi", "--factory", "--workers", "1",
-        "--host", "127.0.0.1", "--port", str(port),
-        "bench.asgi:app",
-    ]  # fmt: skip
-
-
-@contextmanager
-def server(kind: str, data_dir: Path, log_dir: Path) -> Iterator[str]:
-    """Run dicomhub under `kind` (uvicorn or granian); yields its URL."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DICOMHUB_")}
-    env["DICOMHUB_SERVER_DATA_DIR"] = str(data_dir)
-    if kind == "granian":
-        env["PYTHONPATH"] = os.pathsep.join([str(GRANIAN_DIR), str(REPOSITORY)])
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / f"{kind}-{port}.log", "wb") as log:
-        process = subprocess.Popen(
-            server_command(kind, port, data_dir),
-            cwd=REPOSITORY,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"bench: {kind} exited; see {log.name}")
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"bench: {kind} did not get healthy; see {log.name}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def progress(message: str) -> None:
@@ -225,12 +156,6 @@ def measure_servers(data_dir: Path, log_dir: Path, seconds: float) -> list[Row]:
     return rows
 
 
-def table(rows: list[Row]) -> str:
-    lines = ["| measure | result | detail |", "|---|---|---|"]
-    lines += [f"| {r.measure} | {r.result} | {r.detail} |" for r in rows]
-    return "\n".join(lines)
-
-
 def machine() -> dict[str, str]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],
@@ -253,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seconds", type=float, default=5, help="length of each rate measurement"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="alternated rounds of each CORS comparison",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--keep", action="store_true", help="keep the run's dicomhub data folder"
@@ -271,6 +202,20 @@ def main(argv: list[str] | None = None) -> int:
         rows += measure_stow(root, instances)
         rows += measure_wado(root, instances, args.wado)
         rows += measure_qido(root, instances, args.seconds)
+        queries = qido_queries(instances)
+        cors_queries = {
+            name: queries[name] for name in ("QIDO PatientID", "QIDO OHIF study list")
+        }
+        rows += corscost.measure(
+            url,
+            instances[0],
+            cors_queries,
+            data_dir,
+            run_dir,
+            args.seconds,
+            args.rounds,
+            progress,
+        )
     rows += measure_servers(data_dir, run_dir, args.seconds)
     if not args.keep:
         shutil.rmtree(data_dir)

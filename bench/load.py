@@ -8,6 +8,7 @@ request rates when it is installed, with Python threads as the fallback.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -22,6 +23,7 @@ import httpx
 from .data import Instance
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")
+WRK_METHOD_SCRIPT = Path(__file__).with_name("wrk_method.lua")
 DICOM_JSON = "application/dicom+json"
 MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
 
@@ -191,7 +193,11 @@ def sequential_latencies(
 
 
 def python_rate(
-    url: str, headers: dict[str, str], clients: int, seconds: float
+    url: str,
+    headers: dict[str, str],
+    clients: int,
+    seconds: float,
+    method: str = "GET",
 ) -> Rate:
     """Requests/s from `clients` Python threads, each with keep-alive."""
     lock = threading.Lock()
@@ -207,7 +213,8 @@ def python_rate(
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 try:
-                    ok = client.get(url, headers=headers).status_code < 300
+                    response = client.request(method, url, headers=headers)
+                    ok = response.status_code < 300
                 except httpx.HTTPError:
                     ok = False
                 mine.append((time.perf_counter() - started) * 1000)
@@ -239,18 +246,27 @@ def wrk_available() -> bool:
 
 
 def wrk_rate(
-    url: str, headers: dict[str, str], connections: int, seconds: float
+    url: str,
+    headers: dict[str, str],
+    connections: int,
+    seconds: float,
+    method: str = "GET",
 ) -> Rate:
     """Requests/s from wrk (2 threads, keep-alive connections)."""
+    script = WRK_SCRIPT if method == "GET" else WRK_METHOD_SCRIPT
     command = [
         "wrk", "--threads", "2", "--connections", str(connections),
         "--duration", f"{max(1, round(seconds))}s", "--timeout", "30s",
-        "--script", str(WRK_SCRIPT),
+        "--script", str(script),
     ]  # fmt: skip
     for name, value in headers.items():
         command += ["--header", f"{name}: {value}"]
     output = subprocess.run(
-        [*command, url], check=True, capture_output=True, text=True
+        [*command, url],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BENCH_WRK_METHOD": method},
     ).stdout
     report = json.loads(output.strip().splitlines()[-1])
     return Rate(
@@ -263,7 +279,9 @@ def wrk_rate(
     )
 
 
-def rate(url: str, headers: dict[str, str], seconds: float) -> Rate:
+def rate(
+    url: str, headers: dict[str, str], seconds: float, method: str = "GET"
+) -> Rate:
     if wrk_available():
-        return wrk_rate(url, headers, connections=8, seconds=seconds)
-    return python_rate(url, headers, clients=4, seconds=seconds)
+        return wrk_rate(url, headers, 8, seconds, method)
+    return python_rate(url, headers, 4, seconds, method)
