@@ -139,7 +139,7 @@ class CORSMiddleware:
         answer = plan.preflight(
             origin, request_method, request_headers, private_network
         )
-        vary: Header = (b"vary", b", ".join(plan.preflight_vary))
+        vary: Header = plan.preflight_vary_header
 
         if answer.allowed:
             # D1: 204 No Content, no body.

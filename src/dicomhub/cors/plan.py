@@ -97,6 +97,7 @@ class CorsPlan:
         self.preflight_vary = PREFLIGHT_VARY + (
             (PNA_VARY,) if policy.allow_private_network else ()
         )
+        self.preflight_vary_header = (b"vary", b", ".join(self.preflight_vary))
 
     def origin_allowed(self, origin: bytes | None) -> bool:
         """D4, D12: exact match against the normalised list; `null` never is."""
