@@ -1,12 +1,14 @@
-"""Run the demo: dicomhub with the sample studies, and the viewer page beside it.
+"""Run the demo: dicomhub with the sample studies, and a viewer beside it.
 
-What ``scripts/demo`` runs (``python -m demo.run`` from the repository root)
-once the virtual environment is ready:
+What ``scripts/demo`` runs (``python -m demo.run --viewer ohif`` from the
+repository root) once the virtual environment and OHIF are ready:
 
 1. ``dicomhub serve`` on 127.0.0.1:8080 with ./dicomhub-data and
-   demo/dicomhub-demo.toml, whose [cors] table allows the page's origin only;
+   demo/dicomhub-demo.toml, whose [cors] table allows the viewer's origin only;
 2. the samples (demo/samples.py) stored with ``dicomhub upload`` (STOW-RS);
-3. the page (demo/site) on a second origin, http://127.0.0.1:8081;
+3. the viewer on a second origin, http://127.0.0.1:8081: with ``--viewer
+   ohif``, OHIF Viewer's prebuilt dist/ (demo/ohif/server.py); with ``--viewer
+   page`` (the default of ``python -m demo.run``), the small page of demo/site;
 
 then waits for Ctrl-C (or SIGTERM) and stops both servers.
 """
@@ -27,6 +29,8 @@ from types import FrameType
 import httpx
 
 from . import samples, static_server
+from .ohif import OhifMissing
+from .ohif import server as ohif_server
 
 HOST = "127.0.0.1"
 DEMO_DIR = Path(__file__).resolve().parent
@@ -118,7 +122,13 @@ def run(args: argparse.Namespace) -> int:
 
     url = f"http://{HOST}:{args.port}"
     root = f"{url}/v2"
-    page = static_server.make_server(HOST, args.demo_port)
+    if args.viewer == "ohif":
+        try:
+            page = ohif_server.make_server(HOST, args.demo_port, root)
+        except OhifMissing as exc:
+            raise DemoError(str(exc)) from None
+    else:
+        page = static_server.make_server(HOST, args.demo_port)
     page_origin = static_server.origin(page)
 
     # SIGTERM (from a supervisor or a test) stops the demo like Ctrl-C does; and
@@ -135,12 +145,17 @@ def run(args: argparse.Namespace) -> int:
 
         serving = static_server.serve_in_thread(page)
         page_url = f"{page_origin}/"
-        if args.port != 8080:
-            page_url += f"?root={root}"
+        if args.viewer == "ohif":
+            # Our app-config.js names the root (demo/ohif/server.py).
+            label = "OHIF Viewer (other origin):"
+        else:
+            label = "demo page (other origin):"
+            if args.port != 8080:
+                page_url += f"?root={root}"
         print(
-            f"\n  dicomhub (DICOMweb root):  {root}\n"
-            f"  demo page (other origin):  {page_url}\n"
-            f"  data dir:                  {args.data_dir.resolve()}\n"
+            f"\n  {'dicomhub (DICOMweb root):':28} {root}\n"
+            f"  {label:28} {page_url}\n"
+            f"  {'data dir:':28} {args.data_dir.resolve()}\n"
             "\nready; press Ctrl-C to stop both servers\n",
             flush=True,
         )
@@ -164,10 +179,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--port", type=int, default=8080, help="dicomhub's port")
     parser.add_argument(
+        "--viewer",
+        choices=["ohif", "page"],
+        default="page",
+        help="OHIF Viewer (scripts/demo's choice; needs ensure_ohif) or the "
+        "small page of demo/site",
+    )
+    parser.add_argument(
         "--demo-port",
         type=int,
         default=DEFAULT_DEMO_PORT,
-        help="the demo page's port (its origin is allowed in [cors])",
+        help="the viewer's port (its origin is allowed in [cors])",
     )
     parser.add_argument(
         "--data-dir",

@@ -70,3 +70,49 @@ ensure_venv() {
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         --editable "$ROOT$extras"
 }
+
+# ensure_ohif: OHIF Viewer's prebuilt dist/ in .cache/ohif/VERSION/, the version
+# named in demo/ohif/VERSION, for scripts/demo and the browser tests. Takes the
+# package tarball from the npm registry with `npm pack` (npm checks its integrity
+# against the registry's record) and unpacks it; none of its dependencies are
+# installed, since dist/ is already built. About 50 MB to download, 210 MB
+# unpacked. Skipped when that version is already there; other versions are
+# removed.
+OHIF_CACHE="$ROOT/.cache/ohif"
+
+ensure_ohif() {
+    local version dest work tarball
+    version="$(tr -d '[:space:]' <"$ROOT/demo/ohif/VERSION")"
+    dest="$OHIF_CACHE/$version"
+    if [ -f "$dest/dist/index.html" ] &&
+        grep -q "\"version\": \"$version\"" "$dest/package.json" 2>/dev/null; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        apt_install npm
+    fi
+
+    say "installing OHIF Viewer $version (@ohif/app, about 50 MB) into $dest"
+    mkdir -p "$OHIF_CACHE"
+    work="$(mktemp -d "$OHIF_CACHE/.install.XXXXXX")"
+    if ! (cd "$work" && npm pack --silent "@ohif/app@$version" >tarball-name); then
+        rm -rf "$work"
+        say "npm pack @ohif/app@$version failed (messages above)"
+        return 1
+    fi
+    tarball="$work/$(tail -n 1 "$work/tarball-name")"
+    mkdir "$work/unpacked"
+    tar -xzf "$tarball" -C "$work/unpacked"
+    if [ ! -f "$work/unpacked/package/dist/index.html" ]; then
+        rm -rf "$work"
+        say "@ohif/app@$version has no dist/index.html; cannot serve it"
+        return 1
+    fi
+
+    # Only a complete unpack is moved into place: an interrupted install leaves
+    # a .install.* folder, removed here next time, and never a half dist/.
+    find "$OHIF_CACHE" -mindepth 1 -maxdepth 1 ! -name "$(basename "$work")" \
+        -exec rm -rf {} +
+    mv "$work/unpacked/package" "$dest"
+    rm -rf "$work"
+}

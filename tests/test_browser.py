@@ -9,43 +9,30 @@ no CORS error. Blocked: the page reports the failure, and the console holds
 Chromium's "blocked by CORS policy" error. With ``?token=`` the page sends an
 Authorization header, which makes every request go through a preflight.
 
-Uses Debian's /usr/bin/chromium (scripts/test installs it), driven by Playwright
-for Python; Playwright's own browser downloads are never used.
+Chromium is Debian's, launched by tests/browser.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 from pydicom.dataset import Dataset
 
 from demo import samples, static_server
 
 from . import dicomdata
+from .browser import Console, launch_chromium
 from .conftest import Server
 from .test_demo import run_demo
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-CORS_BLOCKED = "blocked by CORS policy"
 SETTLED = "el => el.dataset.state === 'ready' || el.dataset.state === 'failed'"
 
 
@@ -64,18 +51,8 @@ def cors_table(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing; scripts/test installs Debian's chromium"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
+    with launch_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +70,7 @@ class PageRun:
     """The page after it settled: its state and what the console said."""
 
     page: Page
-    console: list[str] = field(default_factory=list)
+    console: Console = field(default_factory=Console)
 
     def state(self, selector: str) -> str | None:
         return self.page.locator(selector).get_attribute("data-state")
@@ -102,15 +79,10 @@ class PageRun:
         return self.page.locator(selector).inner_text()
 
     def cors_errors(self) -> list[str]:
-        return [line for line in self.console if CORS_BLOCKED in line]
+        return self.console.cors_errors()
 
-    def wait_for_cors_error(self, tries: int = 50) -> list[str]:
-        """Console events arrive asynchronously; give a late one a moment."""
-        for _ in range(tries):
-            if self.cors_errors():
-                break
-            self.page.wait_for_timeout(100)
-        return self.cors_errors()
+    def wait_for_cors_error(self) -> list[str]:
+        return self.console.wait_for_cors_error(self.page)
 
 
 @pytest.fixture
@@ -122,8 +94,7 @@ def open_demo(browser: Browser) -> Iterator[Callable[..., PageRun]]:
         context = browser.new_context()
         contexts.append(context)
         page = context.new_page()
-        run = PageRun(page)
-        page.on("console", lambda m: run.console.append(f"{m.type}: {m.text}"))
+        run = PageRun(page, Console.attach(page))
         page.goto(f"{origin}/?root={root}{query}")
 
         page.wait_for_function(f"({SETTLED})(document.querySelector('#status'))")

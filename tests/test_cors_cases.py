@@ -5,8 +5,8 @@ profiles LIST, MIN, CRED and STAR are those of cases/cors/conventions.md;
 every response any test receives goes through `check_every_response`, the
 conventions' "checked on every response of every case".
 
-Not here, because what they need is built by later work: cors-01 item 3
-(``PUT /admin/cors``), cors-06 and cors-07 (the AUTH profile).
+Not here, because authentication is not built yet: cors-06 and cors-07 (the
+AUTH profile).
 """
 
 from __future__ import annotations
@@ -330,6 +330,44 @@ def test_cors_01_star_with_credentials_no_echo(profiles: Callable[..., Client]) 
     assert response.status_code == 200
     assert_no_cors(response)
     assert "origin" in header_items(response, "vary")
+
+
+def test_cors_01_star_with_credentials_refused_live(
+    server_factory: Callable[..., Server],
+) -> None:
+    """cors-01-star-with-credentials.md, item 3 (profile STAR, PUT /admin/cors)."""
+    client = Client(server_factory(STAR.toml()), STAR)
+    store_ct_small(client.server)
+    body = {
+        "origins": ["*"],
+        "headers": ["*"],
+        "methods": ["*"],
+        "maxAge": 86400,
+        "allowCredentials": True,
+    }
+
+    refused = client.request(
+        "PUT",
+        "/admin/cors",
+        {"Content-Type": "application/json"},
+        json.dumps(body).encode(),
+    )
+
+    assert refused.status_code == 400
+    reason = refused.json()
+    assert reason["key"] == "allowCredentials"
+    assert 'cannot be true while origins is ["*"]' in reason["message"]
+    assert "browsers refuse '*' on credentialed requests" in reason["message"]
+
+    settings = client.get("/admin/cors")
+    assert settings.status_code == 200
+    assert settings.json()["origins"] == ["*"]
+    assert settings.json()["allowCredentials"] is False
+
+    after = client.get(QIDO_CT, origin="https://any.example.com")
+    assert after.status_code == 200
+    assert_exactly(after, "access-control-allow-origin", "*")
+    assert "access-control-allow-credentials" not in after.headers
 
 
 # --- cors-02 ------------------------------------------------------------------

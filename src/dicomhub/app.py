@@ -26,9 +26,11 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from .accesslog import AccessLogMiddleware
+from .admin import LiveCorsSettings, admin_routes
 from .auth import AuthorizationMiddleware, Authorizer, OpenAccess
 from .config import Settings
 from .cors import CORSMiddleware, PolicyHolder, parse_cors_settings
+from .cors.store import CorsSettingStore
 from .errors import DicomhubError
 from .index import SqlIndex
 from .services import delete, qido, stow, wado
@@ -123,10 +125,16 @@ def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGI
         store=FolderStore(settings.blob_dir),
     )
 
+    # Settings stored through the admin API win over the [cors] table; the
+    # lifespan task follows later changes made on any process (docs/admin.md).
+    live = LiveCorsSettings(holder, policy, CorsSettingStore(svc.index.engine))
+    live.load()
+
     routes = dicomweb_routes()
     app = Starlette(
         routes=[
             Route("/health", health),
+            *admin_routes(),
             Mount("/v2", routes=routes),
             Mount("/v1", routes=routes),
         ],
@@ -134,7 +142,9 @@ def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGI
             Middleware(AuthorizationMiddleware, authorizer=authorizer or OpenAccess())
         ],
         exception_handlers={DicomhubError: dicomhub_error, HTTPException: http_error},
+        lifespan=live.lifespan,
     )
     app.state.services = svc
     app.state.cors = holder
+    app.state.cors_settings = live
     return AccessLogMiddleware(CORSMiddleware(app, holder))

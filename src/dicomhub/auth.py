@@ -39,6 +39,16 @@ def action_for(method: str, path: str) -> Action:
     return Action.READ
 
 
+def subject(request: Request) -> str:
+    """Who sent `request`, as the audit log names them.
+
+    There is no authentication yet, so everyone is "anonymous"; once there is,
+    this returns the authenticated subject (a token's ``sub``, an API key's
+    name), and the audit log follows without a change.
+    """
+    return "anonymous"
+
+
 class Authorizer(Protocol):
     def authorize(self, request: Request, action: Action) -> None:
         """Return if allowed; raise Unauthorized (401) or Forbidden (403)."""

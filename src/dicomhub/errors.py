@@ -9,7 +9,8 @@
     ├── NotAcceptable        406: no representation matches Accept (PS3.18 §8.7.5)
     ├── Conflict             409
     ├── PayloadTooLarge      413: the body is over the configured limit
-    └── UnsupportedMediaType 415: the request body is not of a supported type
+    ├── UnsupportedMediaType 415: the request body is not of a supported type
+    └── ServiceUnavailable   503: the index or the storage does not answer
 
 Messages say what was wrong and what to do; they never carry patient data.
 """
@@ -62,3 +63,7 @@ class PayloadTooLarge(DicomhubError):
 
 class UnsupportedMediaType(DicomhubError):
     status = 415
+
+
+class ServiceUnavailable(DicomhubError):
+    status = 503
