@@ -5,8 +5,7 @@ profiles LIST, MIN, CRED and STAR are those of cases/cors/conventions.md;
 every response any test receives goes through `check_every_response`, the
 conventions' "checked on every response of every case".
 
-Not here, because authentication is not built yet: cors-06 and cors-07 (the
-AUTH profile).
+cors-06 and cors-07 (the AUTH profile, API keys on) are in tests/test_auth.py.
 """
 
 from __future__ import annotations

@@ -20,7 +20,14 @@ from dicomhub.dicom.dicomjson import (
 )
 from dicomhub.errors import BadRequest
 
-from .dicomdata import PERSON_NAME_OBJECTS, fresh, read, sample_files, to_bytes
+from .dicomdata import (
+    PERSON_NAME_OBJECTS,
+    fresh,
+    read,
+    sample_files,
+    sample_path,
+    to_bytes,
+)
 
 
 def walk(node: Any) -> list[dict[str, Any]]:
@@ -217,13 +224,8 @@ def test_deferred_values_read_only_when_inline() -> None:
 
 
 def test_big_endian_inline_binary_is_little_endian() -> None:
-    path = next(
-        p for p in sample_files("variants") if p.name == "MR_small_bigendian.dcm"
-    )
-    ds = pydicom.dcmread(path)
-    little = pydicom.dcmread(
-        next(p for p in sample_files("clean") if p.name == "MR_small.dcm")
-    )
+    ds = pydicom.dcmread(sample_path("MR_small_bigendian.dcm"))
+    little = pydicom.dcmread(sample_path("MR_small.dcm"))
 
     big_pixels = value_at(ds, [0x7FE00010])
     assert big_pixels == little.PixelData

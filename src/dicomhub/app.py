@@ -27,7 +27,7 @@ from starlette.types import ASGIApp
 
 from .accesslog import AccessLogMiddleware
 from .admin import LiveCorsSettings, admin_routes
-from .auth import AuthorizationMiddleware, Authorizer, OpenAccess
+from .auth import AuthorizationMiddleware, Authorizer, authorizer_from_settings
 from .config import Settings
 from .cors import CORSMiddleware, PolicyHolder, parse_cors_settings
 from .cors.store import CorsSettingStore
@@ -113,6 +113,7 @@ def _dispatching(path: str, group: list[Route]) -> Route:
 def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGIApp:
     """Build the application; raises ConfigError on an invalid setting."""
     quiet_pydicom()
+    authorizer = authorizer or authorizer_from_settings(settings.auth)
     policy, warnings = parse_cors_settings(settings.cors)
     for warning in warnings:
         logger.warning("%s", warning)
@@ -138,9 +139,7 @@ def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGI
             Mount("/v2", routes=routes),
             Mount("/v1", routes=routes),
         ],
-        middleware=[
-            Middleware(AuthorizationMiddleware, authorizer=authorizer or OpenAccess())
-        ],
+        middleware=[Middleware(AuthorizationMiddleware, authorizer=authorizer)],
         exception_handlers={DicomhubError: dicomhub_error, HTTPException: http_error},
         lifespan=live.lifespan,
     )

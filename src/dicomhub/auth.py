@@ -10,13 +10,15 @@ the CORS layer answers them first, since they carry no credentials (Fetch,
 from __future__ import annotations
 
 import enum
-from typing import Protocol
+import hmac
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import DicomhubError
+from .config import ConfigError
+from .errors import DicomhubError, Unauthorized
 
 
 class Action(enum.Enum):
@@ -28,7 +30,8 @@ class Action(enum.Enum):
 
 
 def action_for(method: str, path: str) -> Action:
-    if path == "/health":
+    # The admin page's files hold no data; the API calls they make are checked.
+    if path == "/health" or path == "/admin/" or path.startswith("/admin/static/"):
         return Action.PUBLIC
     if path.startswith("/admin"):
         return Action.ADMIN
@@ -39,14 +42,13 @@ def action_for(method: str, path: str) -> Action:
     return Action.READ
 
 
-def subject(request: Request) -> str:
-    """Who sent `request`, as the audit log names them.
+SUBJECT = "dicomhub.subject"
 
-    There is no authentication yet, so everyone is "anonymous"; once there is,
-    this returns the authenticated subject (a token's ``sub``, an API key's
-    name), and the audit log follows without a change.
-    """
-    return "anonymous"
+
+def subject(request: Request) -> str:
+    """Who sent `request`, as the audit log names them: the API key's name, or
+    "anonymous" when authentication is off."""
+    return request.scope.get(SUBJECT, "anonymous")
 
 
 class Authorizer(Protocol):
@@ -60,6 +62,72 @@ class OpenAccess:
 
     def authorize(self, request: Request, action: Action) -> None:
         return None
+
+
+class ApiKeys:
+    """Static API keys sent as bearer tokens (RFC 6750 §2.1).
+
+    Every valid key may do everything; roles and OpenID Connect tokens are
+    not offered yet. Keys are compared in constant time.
+    """
+
+    def __init__(self, keys: dict[str, str]):
+        self._keys = [(name, key.encode()) for name, key in keys.items()]
+
+    def authorize(self, request: Request, action: Action) -> None:
+        if action is Action.PUBLIC:
+            return
+
+        # RFC 6750 §3: a missing token gets a bare challenge; a wrong one says
+        # invalid_token, so a browser app knows to fetch a new one.
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if not scheme:
+            raise Unauthorized(
+                "this server needs an API key: send 'Authorization: Bearer <key>'",
+                headers={"WWW-Authenticate": 'Bearer realm="dicomhub"'},
+            )
+        given = token.strip().encode()
+        for name, key in self._keys:
+            if scheme.lower() == "bearer" and hmac.compare_digest(given, key):
+                request.scope[SUBJECT] = name
+                return
+        raise Unauthorized(
+            "the bearer token is not a valid API key of this server",
+            headers={
+                "WWW-Authenticate": 'Bearer realm="dicomhub", error="invalid_token"'
+            },
+        )
+
+
+def authorizer_from_settings(raw: dict[str, Any]) -> Authorizer:
+    """The authorizer the ``[auth]`` table asks for; OpenAccess when empty.
+
+    ``api_keys`` is a table of name = key, or a list of keys (named key-1, ...).
+    """
+    for name in raw:
+        if name != "api_keys":
+            raise ConfigError(
+                f"auth.{name}", raw[name], "unknown key; expected api_keys"
+            )
+    given = raw.get("api_keys")
+    if not given:
+        return OpenAccess()
+
+    if isinstance(given, list):
+        given = {f"key-{number}": key for number, key in enumerate(given, 1)}
+    if not isinstance(given, dict):
+        raise ConfigError("auth.api_keys", "...", "must be a table or a list of keys")
+    for name, key in given.items():
+        # The value is never echoed: it is a secret.
+        if not isinstance(key, str) or len(key) < 16 or not key.isprintable():
+            raise ConfigError(
+                f"auth.api_keys.{name}",
+                "(hidden)",
+                "a key must be text of at least 16 printable characters",
+            )
+        if " " in key:
+            raise ConfigError(f"auth.api_keys.{name}", "(hidden)", "no spaces in a key")
+    return ApiKeys(given)
 
 
 class AuthorizationMiddleware:

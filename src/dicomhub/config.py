@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TABLES = ("server", "storage", "index", "cors")
+TABLES = ("server", "storage", "index", "cors", "auth")
 LIST_KEYS = {
     ("cors", "origins"),
     ("cors", "headers"),
@@ -55,6 +55,7 @@ class Settings:
     storage: dict[str, Any]
     index: dict[str, Any]
     cors: dict[str, Any]
+    auth: dict[str, Any]
 
     @property
     def blob_dir(self) -> Path:
@@ -137,4 +138,4 @@ def load_settings(
             raise ConfigError(
                 f"server.{key}", getattr(server, key), "must be an integer"
             ) from None
-    return Settings(server, raw["storage"], raw["index"], raw["cors"])
+    return Settings(server, raw["storage"], raw["index"], raw["cors"], raw["auth"])

@@ -170,8 +170,19 @@ async function refusalOf(response) {
 
 // --- actions ---------------------------------------------------------------
 
+// With [auth] api_keys set, the API wants "Authorization: Bearer <key>"; the
+// key typed here lives in this tab's sessionStorage only.
+const KEY_STORE = "dicomhub-api-key";
+
+function apiKey() {
+  return sessionStorage.getItem(KEY_STORE) || "";
+}
+
 async function send(method, body) {
   const init = { method, headers: { Accept: "application/json" }, cache: "no-store" };
+  if (apiKey()) {
+    init.headers.Authorization = `Bearer ${apiKey()}`;
+  }
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -236,4 +247,12 @@ document.addEventListener("DOMContentLoaded", () => {
   $("discard").addEventListener("click", load);
   $("reset").addEventListener("click", reset);
   load();
+});
+
+document.getElementById("api-key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const field = document.getElementById("api-key");
+  sessionStorage.setItem(KEY_STORE, field.value.trim());
+  field.value = "";
+  apply("GET", undefined, "Loaded.");
 });
