@@ -27,7 +27,7 @@ from .test_admin_api import (
     shared_index,
 )
 
-# The promise: every replica follows a change within 2 seconds.
+# docs/admin.md promises: every replica follows a change within 2 seconds.
 FOLLOW_DEADLINE = 2.0
 
 

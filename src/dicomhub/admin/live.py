@@ -30,7 +30,7 @@ from ..cors.store import CorsSettingStore, StoredSetting
 logger = logging.getLogger(__name__)
 
 # How often each process asks the index whether the settings changed; the
-# issue's promise is "every replica within 2 seconds".
+# promise of docs/admin.md is "every replica within 2 seconds".
 POLL_INTERVAL = 1.0
 
 RETURN_TO_FILE = (
