@@ -179,3 +179,17 @@ def test_open_access_when_no_keys(server_factory: Callable[..., Server]) -> None
     server = server_factory("[cors]\norigins = []\n")
 
     assert httpx.get(f"{server.root}/studies").status_code == 200
+
+
+def test_refused_admin_requests_are_audited(server: Server) -> None:
+    """Guessed keys leave a trace in the audit log, never the key itself."""
+    response = httpx.put(
+        server.url + "/admin/cors",
+        json={"origins": ["*"]},
+        headers={"Authorization": "Bearer guessed-key-0123456789"},
+    )
+
+    assert response.status_code == 401
+    audit = [line for line in server.log().splitlines() if "dicomhub.audit" in line]
+    assert "refused PUT /admin/cors" in audit[-1]
+    assert "guessed-key" not in server.log()

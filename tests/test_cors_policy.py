@@ -492,3 +492,8 @@ def test_methods_must_be_http_methods() -> None:
 
     assert info.value.key == "cors.methods"
     assert "DELET" in str(info.value)
+
+
+def test_max_age_beyond_what_browsers_parse_is_refused() -> None:
+    with pytest.raises(CorsConfigError, match="cannot parse"):
+        parse_cors_settings({"origins": ["https://v.example"], "max_age": 2**31})

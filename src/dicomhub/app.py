@@ -3,6 +3,7 @@
 From the outside in (docs/cors.md §6):
 
 1. access log: one line for every request, preflights included;
+   then the Host check, which refuses names of other servers (DNS rebinding);
 2. CORS: answers preflights before routing and authentication, and puts the
    policy's headers on every other response, errors and 500s included;
 3. Starlette's server-error layer: an unhandled exception becomes a plain 500;
@@ -32,6 +33,7 @@ from .config import Settings
 from .cors import CORSMiddleware, PolicyHolder, parse_cors_settings
 from .cors.store import CorsSettingStore
 from .errors import DicomhubError
+from .hosts import HostCheckMiddleware, allowed_hosts
 from .index import SqlIndex
 from .services import delete, qido, stow, wado
 from .storage import FolderStore
@@ -146,4 +148,12 @@ def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGI
     app.state.services = svc
     app.state.cors = holder
     app.state.cors_settings = live
-    return AccessLogMiddleware(CORSMiddleware(app, holder))
+    hosts = allowed_hosts(settings.server)
+    if hosts is None:
+        logger.warning(
+            "listening on %s with no allowed_hosts: any Host header is accepted; "
+            "list this server's names in [server] allowed_hosts to refuse DNS "
+            "rebinding",
+            settings.server.host,
+        )
+    return AccessLogMiddleware(HostCheckMiddleware(CORSMiddleware(app, holder), hosts))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import hmac
+import logging
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -19,6 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import ConfigError
 from .errors import DicomhubError, Unauthorized
+
+audit_logger = logging.getLogger("dicomhub.audit")
 
 
 class Action(enum.Enum):
@@ -141,11 +144,20 @@ class AuthorizationMiddleware:
             return
 
         request = Request(scope)
+        action = action_for(request.method, scope["path"])
         try:
-            self.authorizer.authorize(
-                request, action_for(request.method, scope["path"])
-            )
+            self.authorizer.authorize(request, action)
         except DicomhubError as exc:
+            if action is Action.ADMIN:
+                # Every refused settings request is audited, guesses included.
+                audit_logger.info(
+                    "refused %s %s from %s: %d %s",
+                    request.method,
+                    scope["path"],
+                    request.client.host if request.client else "-",
+                    exc.status,
+                    exc.message,
+                )
             response = PlainTextResponse(
                 exc.message, status_code=exc.status, headers=exc.headers
             )

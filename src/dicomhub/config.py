@@ -23,6 +23,7 @@ LIST_KEYS = {
     ("cors", "methods"),
     ("cors", "expose_headers"),
     ("server", "trusted_proxies"),
+    ("server", "allowed_hosts"),
 }
 
 
@@ -46,6 +47,9 @@ class ServerSettings:
     # request (and X-Forwarded-*/Forwarded from trusted proxies).
     public_base_url: str | None = None
     trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # Host names this server answers to besides loopback ones (DNS rebinding
+    # guard, see dicomhub.hosts).
+    allowed_hosts: list[str] = field(default_factory=list)
     max_body_bytes: int = 8 * 1024**3
 
 

@@ -42,6 +42,10 @@ DEFAULT_EXPOSE_HEADERS = (
 # services/network/cors/preflight_result.cc); Firefox 24 h; WebKit 10 min.
 CHROMIUM_MAX_AGE = 7200
 
+# Browsers parse Access-Control-Max-Age into a fixed-size integer and fall back
+# to their 5 s default when it overflows; no browser caches longer than a day.
+LARGEST_MAX_AGE = 2**31 - 1
+
 # RFC 9110 §5.6.2: token = 1*tchar
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -342,6 +346,13 @@ def _max_age(value: Any, key: str, warnings: list[str]) -> int | None:
             value,
             "must not be negative (browsers read negative values differently); "
             "use 0 for 'do not cache preflights'",
+        )
+    if value > LARGEST_MAX_AGE:
+        raise CorsConfigError(
+            key,
+            value,
+            f"above {LARGEST_MAX_AGE}, which browsers cannot parse (they would "
+            "cache for 5 s); Firefox keeps preflights 86400 s at most",
         )
     if value > CHROMIUM_MAX_AGE:
         warnings.append(
