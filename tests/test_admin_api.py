@@ -102,6 +102,15 @@ def audit_lines(server: Server) -> list[str]:
     return [line for line in server.log().splitlines() if "dicomhub.audit" in line]
 
 
+def log_within(server: Server, words: str, seconds: float = 10) -> str:
+    """Wait until the server's log holds `words`; return the log."""
+    deadline = time.monotonic() + seconds
+    while words not in (log := server.log()):
+        assert time.monotonic() < deadline, log
+        time.sleep(0.1)
+    return log
+
+
 @pytest.fixture(scope="module")
 def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the tests of refused changes, which change nothing."""
@@ -513,7 +522,11 @@ def store_by_hand(tmp_path: Path, value: str, version: int) -> None:
 def test_invalid_stored_settings(
     tmp_path: Path, server_factory: Callable[..., Server]
 ) -> None:
-    """Settings in the index that fail the validator are never put in force."""
+    """Settings in the index that fail the validator are never put in force.
+
+    The ETag stays the version in force (issue 3: it claimed the stored one,
+    so two replicas could show one ETag over different settings), and
+    Dicomhub-Cors-Stored with a Warning says the stored ones are invalid."""
     first = server_factory(shared_index(tmp_path))
     assert put(first, NEW).status_code == 200
     first.stop()
@@ -521,18 +534,225 @@ def test_invalid_stored_settings(
 
     # At start: the file's settings instead, and an ERROR.
     again = server_factory(shared_index(tmp_path))
-    assert get(again).json() == CONFIGURED
+    shown = get(again)
+    assert shown.json() == CONFIGURED
+    assert shown.headers["etag"] == '"0"'
+    assert shown.headers["dicomhub-cors-source"] == "config"
+    assert shown.headers["dicomhub-cors-stored"] == "invalid"
+    assert "index (version 2) are not valid" in shown.headers["warning"]
     (error,) = [line for line in again.log().splitlines() if " ERROR " in line]
     assert "stored in the index (version 2) are not valid" in error
     assert "allowCredentials" in error
 
     # While running: the settings in force stay.
-    assert put(again, NEW).status_code == 200
+    written = put(again, NEW)
+    assert written.status_code == 200
+    assert written.headers["etag"] == '"3"'
+    assert "dicomhub-cors-stored" not in written.headers
     for version, value in ((9, json.dumps({"origins": "x"})), (10, "not JSON")):
         store_by_hand(tmp_path, value, version)
-        deadline = time.monotonic() + 10
-        while f"version {version} in the index are not valid" not in again.log():
-            assert time.monotonic() < deadline, again.log()
-            time.sleep(0.1)
-        assert get(again).json() == NEW
+        log_within(again, f"(version {version}) are not valid")
+        shown = get(again)
+        assert shown.json() == NEW
+        assert shown.headers["etag"] == '"3"'
+        assert shown.headers["dicomhub-cors-stored"] == "invalid"
         assert preflight(again, N).status_code == 204
+
+
+@pytest.mark.parametrize("depth", [5000, 9], ids=["past-the-parser", "past-the-limit"])
+def test_put_deeply_nested_json_refused(depth: int, refusing: Server) -> None:
+    """Issue 3: 5000 nested arrays (10 KB) made json.loads raise RecursionError,
+    answered 500 and left no audit line. Settings never nest beyond a list in
+    an object: deeper than 8 is a 400, audited like any refusal."""
+    body = '{"origins":' + "[" * depth + "]" * depth + "}"
+
+    response = httpx.put(
+        refusing.url + "/admin/cors",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400, response.text
+    assert "nests lists or objects more than 8 deep" in response.json()["message"]
+    assert "more than 8 deep" in audit_lines(refusing)[-1]
+    assert_unchanged(refusing)
+
+
+def test_put_warnings_merged_and_capped(
+    server_factory: Callable[..., Server],
+) -> None:
+    """Issue 3: one Warning field per warning gave ~500 KB of header for 2400
+    copies of one origin, which clients refuse although the change was stored.
+    Each distinct warning is sent once (with its count), at most 10 fields of
+    at most 300 characters; the audit line lists every distinct warning."""
+    server = server_factory(CONFIG)
+    origins = [f"https://H{i}.example:443" for i in range(30)]
+    long_origin = "https://" + ".".join(["\u00e9" * 50] * 4) + ":443"
+    body = {"origins": [*origins, *["https://A.example:443"] * 2000, long_origin]}
+
+    response = put(server, body)
+
+    assert response.status_code == 200, response.text
+    assert len(response.json()["origins"]) == 32
+    fields = response.headers.get_list("warning")
+    assert len(fields) == 10, fields
+    assert sum(len(field) for field in fields) < 4 * 1024 - 512
+    assert "'https://H0.example:443' was normalised" in fields[0]
+    assert fields[-1] == (
+        '299 dicomhub "... and 24 more warnings; the audit log lists them all"'
+    )
+    line = audit_lines(server)[-1]
+    listed = json.loads(line.split(" warnings=", 1)[1])
+    assert len(listed) == 33
+    assert any(text.endswith("(2000 times)") for text in listed)
+    assert sum("is listed twice (1999 times)" in text for text in listed) == 1
+
+
+def test_put_long_warning_shortened(server_factory: Callable[..., Server]) -> None:
+    server = server_factory(CONFIG)
+
+    response = put(server, {"origins": ["https://" + ".".join(["\u00fc" * 50] * 4)]})
+
+    assert response.status_code == 200, response.text
+    (field,) = response.headers.get_list("warning")
+    assert re.fullmatch(r'299 dicomhub "([^"\\]|\\.)*\.\.\."', field), field
+    assert len(field) <= len('299 dicomhub ""') + 300
+
+
+@pytest.mark.parametrize(
+    "forwarded",
+    [
+        {"X-Forwarded-Host": "evil.example.net", "X-Forwarded-Proto": "https"},
+        {"Forwarded": "host=evil.example.net;proto=https"},
+    ],
+    ids=["x-forwarded", "forwarded"],
+)
+def test_forwarded_host_does_not_make_another_site_same_origin(
+    forwarded: dict[str, str], server_factory: Callable[..., Server]
+) -> None:
+    """Issue 3: the server's own origin was taken from base_url(), which
+    believes forwarding headers from loopback, where a browser on this machine
+    connects from; with headers = ["*"] a page on another site could send
+    them through a passing preflight and pass for the server's own page. The
+    own origin is now public_base_url's, or the connection's scheme and Host."""
+    server = server_factory(
+        '[cors]\norigins = ["*"]\nheaders = ["*"]\nmethods = ["*"]\n'
+    )
+
+    response = put(server, NEW | {"origins": [E]}, Origin=E, **forwarded)
+    deleted = httpx.delete(
+        server.url + "/admin/cors", headers={"Origin": E, **forwarded}
+    )
+
+    assert response.status_code == 403, response.text
+    assert deleted.status_code == 403, deleted.text
+    assert get(server).headers["etag"] == '"0"'
+
+
+def test_own_origin_is_public_base_url_when_set(
+    server_factory: Callable[..., Server],
+) -> None:
+    server = server_factory(
+        '[server]\npublic_base_url = "https://pacs.example.org/dicomweb"\n' + CONFIG
+    )
+
+    public = put(server, NEW, Origin="https://pacs.example.org")
+    direct = put(server, NEW, Origin=server.url)
+
+    assert public.status_code == 200, public.text
+    assert direct.status_code == 403, direct.text
+
+
+def test_put_after_the_setting_row_was_lost_is_in_force(
+    tmp_path: Path, server_factory: Callable[..., Server]
+) -> None:
+    """Issue 3: with the `setting` row gone (removed by hand, an index restored
+    from a backup), the next PUT wrote version 1, which the process ignored as
+    older than the one it had: 200 with the OLD settings, in force nowhere. A
+    200 now means stored and in force, and the audit's old value is what was
+    in force (the version written is above any this process knew, unless it
+    already followed the loss back to the file's settings)."""
+    server = server_factory(shared_index(tmp_path))
+    assert put(server, NEW | {"origins": ["https://first.example"]}).status_code == 200
+    assert put(server, NEW).status_code == 200
+    with sqlite3.connect(tmp_path / "shared" / "index.sqlite3") as db:
+        db.execute("DELETE FROM setting WHERE name = 'cors'")
+
+    third = NEW | {"origins": ["https://third.example"]}
+    response = put(server, third)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == third
+    assert response.headers["dicomhub-cors-source"] == "admin"
+    assert preflight(server, "https://third.example").status_code == 204
+    assert preflight(server, N).status_code == 403
+    after = get(server)
+    assert after.json() == third
+    assert after.headers["etag"] == response.headers["etag"]
+    line = audit_lines(server)[-1]
+    old = json.loads(line.split(" old=", 1)[1].split(" new=", 1)[0])
+    assert old in (NEW, CONFIGURED)
+
+
+@pytest.mark.parametrize(
+    ("column", "bad", "version"),
+    [("version", "abc", None), ("updated_at", "garbage", 5)],
+    ids=["version", "updated_at"],
+)
+def test_unreadable_setting_row(
+    column: str,
+    bad: str,
+    version: int | None,
+    tmp_path: Path,
+    server_factory: Callable[..., Server],
+) -> None:
+    """Issue 3: a row whose version or time was not readable (written by hand
+    with sqlite3) made PUT and DELETE answer 500, the poller log as if the
+    index were down, and a restart fail. It is now an invalid row: one ERROR,
+    the settings in force stay (the file's at a start), a PUT or DELETE
+    replaces it."""
+    index = tmp_path / "shared" / "index.sqlite3"
+    server = server_factory(shared_index(tmp_path))
+    assert put(server, NEW).status_code == 200
+    with sqlite3.connect(index) as db:
+        db.execute(
+            f"UPDATE setting SET {column} = ?, version = coalesce(?, version)",
+            (bad, version),
+        )
+        if column == "version":
+            # What the poller reads first: the version, now not a number.
+            db.execute("UPDATE setting SET version = 'abc'")
+
+    log = log_within(server, "stored in the index (version ")
+    assert f"{bad!r} is not" in log
+    assert "could not read the CORS settings" not in log
+    shown = get(server)
+    assert shown.json() == NEW
+    assert shown.headers["etag"] == '"1"'
+    assert shown.headers["dicomhub-cors-stored"] == "invalid"
+    assert "not valid and not in force" in shown.headers["warning"]
+    assert preflight(server, N).status_code == 204
+    server.stop()
+
+    # At a start: one ERROR, and the file's settings.
+    again = server_factory(shared_index(tmp_path))
+    (error,) = [line for line in again.log().splitlines() if " ERROR " in line]
+    assert "stored in the index (version " in error
+    assert f"{bad!r} is not" in error
+    shown = get(again)
+    assert shown.json() == CONFIGURED
+    assert shown.headers["etag"] == '"0"'
+    assert shown.headers["dicomhub-cors-stored"] == "invalid"
+
+    # A PUT replaces the row; the audit's old value is what was in force.
+    written = put(again, NEW)
+    assert written.status_code == 200, written.text
+    expected = (version or 0) + 1
+    assert written.headers["etag"] == f'"{expected}"'
+    assert "dicomhub-cors-stored" not in written.headers
+    assert preflight(again, N).status_code == 204
+    compact = json.dumps(CONFIGURED, separators=(",", ":"))
+    assert f"version {expected}: old={compact} new=" in audit_lines(again)[-1]
+    deleted = httpx.delete(again.url + "/admin/cors")
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.headers["etag"] == f'"{expected + 1}"'

@@ -8,6 +8,7 @@ second (docs/admin.md). A PUT on one must show on the other's preflights within
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from .test_admin_api import (
     preflight,
     put,
     shared_index,
+    store_by_hand,
 )
 
 # docs/admin.md promises: every replica follows a change within 2 seconds.
@@ -98,3 +100,61 @@ def test_replicas_keep_the_newest_of_quick_changes(
         )
         assert answered == 204, server.url
         assert get(server).json() == last
+
+
+def test_replicas_etag_is_the_version_in_force(
+    tmp_path: Path, server_factory: Callable[..., Server]
+) -> None:
+    """Issue 3: the ETag claimed the stored version even when those settings
+    were invalid and not in force, so two replicas showed one ETag over
+    different settings. It is the version in force on each process."""
+    config = shared_index(tmp_path, CONFIG)
+    a = server_factory(config, name="a")
+    assert put(a, NEW).status_code == 200
+    store_by_hand(tmp_path, '{"origins": "not a list"}', 2)
+    deadline = time.monotonic() + 10
+    while "(version 2) are not valid" not in a.log():
+        assert time.monotonic() < deadline, a.log()
+        time.sleep(0.1)
+
+    b = server_factory(config, name="b")
+
+    on_a, on_b = get(a), get(b)
+    assert on_a.json() == NEW
+    assert on_a.headers["etag"] == '"1"'
+    assert on_b.json() == CONFIGURED
+    assert on_b.headers["etag"] == '"0"'
+    for answer in (on_a, on_b):
+        assert answer.headers["dicomhub-cors-stored"] == "invalid"
+
+
+def test_replicas_follow_a_lost_row_back_to_the_file(
+    tmp_path: Path, server_factory: Callable[..., Server]
+) -> None:
+    """A row removed by hand (or an older index restored) is followed like a
+    change: back to the configured settings, as a restart would; the next PUT
+    is in force everywhere."""
+    config = shared_index(tmp_path, CONFIG)
+    a = server_factory(config, name="a")
+    b = server_factory(config, name="b")
+    assert put(a, NEW).status_code == 200
+    assert preflight_status_within(b, N, "DELETE", 204, time.monotonic() + 2) == 204
+
+    with sqlite3.connect(tmp_path / "shared" / "index.sqlite3") as db:
+        db.execute("DELETE FROM setting WHERE name = 'cors'")
+    deadline = time.monotonic() + FOLLOW_DEADLINE
+
+    for server in (a, b):
+        answered = preflight_status_within(server, N, "DELETE", 403, deadline)
+        assert answered == 403, server.url
+        assert get(server).headers["etag"] == '"0"'
+        assert "row is gone from the index" in server.log()
+
+    last = NEW | {"origins": ["https://last.example.org"]}
+    assert put(b, last).status_code == 200
+    deadline = time.monotonic() + FOLLOW_DEADLINE
+    answered = preflight_status_within(
+        a, "https://last.example.org", "GET", 204, deadline
+    )
+    assert answered == 204
+    assert get(a).json() == last

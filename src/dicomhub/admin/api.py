@@ -5,12 +5,17 @@ The body is the Azure DICOM service's CORS JSON (`CorsPolicy.to_azure_json`):
 our ``exposeHeaders`` and ``allowPrivateNetwork``; nothing else, so that a
 client can PUT back what it read. What is not a setting travels in headers:
 
-- ``ETag: "N"``: the version of the stored settings (0: never set here);
+- ``ETag: "N"``: the version of the settings in force in this process (0:
+  the configured ones, as at a start);
 - ``Last-Modified``: when that version was written;
 - ``Dicomhub-Cors-Source``: ``admin`` (set through this API) or ``config``
   (the configuration file and environment);
-- ``Warning: 299 dicomhub "..."``: one per validator warning on a PUT
-  (RFC 9111 §5.5 syntax; non-ASCII characters as ``\\xNN``/``\\uNNNN``).
+- ``Dicomhub-Cors-Stored: invalid``: the index holds settings that cannot be
+  used and are not in force (a ``Warning`` says why);
+- ``Warning: 299 dicomhub "..."``: the validator's warnings on a PUT, each
+  distinct one once and at most `MAX_WARNING_FIELDS` fields (RFC 9111 §5.5
+  syntax; non-ASCII characters as ``\\xNN``/``\\uNNNN``); the audit line
+  lists them all.
 
 Refusals of PUT and DELETE are JSON ``{"message": ...}``; a setting the
 validator refuses adds ``key``, ``value`` and ``rule``.
@@ -19,6 +24,7 @@ validator refuses adds ``key``, ``value`` and ``rule``.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Awaitable, Sequence
 from email.utils import format_datetime
 from typing import Any, TypeVar
@@ -42,7 +48,7 @@ from ..errors import (
     UnsupportedMediaType,
 )
 from ..mediatypes import parse_media_type
-from ..web import base_url
+from ..web import services
 from . import audit
 from .live import LiveCorsSettings
 
@@ -52,6 +58,16 @@ T = TypeVar("T")
 
 # The largest settings body accepted; a few hundred origins fit easily.
 MAX_BODY_BYTES = 64 * 1024
+
+# The settings are an object of lists of strings; deeper nesting is a mistake,
+# and the JSON parser and the validator are recursive.
+MAX_DEPTH = 8
+
+# Warning fields on one answer, and characters of text in each: the whole
+# header block stays under 4 KiB, the smallest limit in common use (nginx's
+# default proxy_buffer_size for an upstream's header on 4 KiB pages).
+MAX_WARNING_FIELDS = 10
+MAX_WARNING_CHARS = 300
 
 
 def live_settings(request: Request) -> LiveCorsSettings:
@@ -75,8 +91,11 @@ async def put_cors(request: Request) -> Response:
     except DicomhubError as exc:
         return _refusal(request, exc)
 
-    audit.changed(request, WHAT, old, policy.to_azure_json(), new.version)
-    return _settings_response(live, warnings)
+    distinct = _distinct(warnings)
+    audit.changed(
+        request, WHAT, old, policy.to_azure_json(), new.version, warnings=distinct
+    )
+    return _settings_response(live, distinct)
 
 
 async def delete_cors(request: Request) -> Response:
@@ -129,13 +148,26 @@ def _refuse_other_sites(request: Request) -> None:
 
 
 def _same_origin(origin: str, request: Request) -> bool:
-    own = urlsplit(base_url(request))
     try:
-        return normalise_origin(origin) == normalise_origin(
-            f"{own.scheme}://{own.netloc}"
-        )
+        return normalise_origin(origin) == normalise_origin(_own_origin(request))
     except OriginError:
         return False
+
+
+def _own_origin(request: Request) -> str:
+    """This server's origin (RFC 6454 §4) as the browser addressed it.
+
+    ``public_base_url`` when configured; otherwise the scheme of the connection
+    and the ``Host`` header (RFC 9110 §7.2). Never ``Forwarded`` nor
+    ``X-Forwarded-*``: a page may send those through a passing preflight, and
+    a browser on this machine connects from loopback, a trusted proxy.
+    """
+    public = services(request).settings.server.public_base_url
+    if public:
+        own = urlsplit(public)
+        return f"{own.scheme}://{own.netloc}"
+    host = request.headers.get("host") or request.url.netloc
+    return f"{request.url.scheme}://{host}"
 
 
 async def _json_body(request: Request) -> Any:
@@ -156,12 +188,36 @@ async def _json_body(request: Request) -> Any:
                 f"the settings body is over {MAX_BODY_BYTES} bytes; list fewer "
                 "origins or headers"
             )
+    too_deep = BadRequest(
+        f"the body nests lists or objects more than {MAX_DEPTH} deep; the settings "
+        "are one JSON object whose values are lists of strings, numbers or booleans"
+    )
     try:
-        return json.loads(
+        data = json.loads(
             bytes(body), object_pairs_hook=_unique_keys, parse_constant=_no_constant
         )
     except ValueError as exc:
         raise BadRequest(f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise too_deep from None
+    if _depth(data) > MAX_DEPTH:
+        raise too_deep
+    return data
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in `value` (0 for a scalar), without
+    recursion."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in item)
+    return deepest
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -209,9 +265,19 @@ def _refusal(request: Request, exc: DicomhubError) -> Response:
     )
 
 
+def _distinct(warnings: Sequence[str]) -> list[str]:
+    """Each warning once, in order, with how often it was given."""
+    counts = Counter(warnings)
+    return [
+        text if counts[text] == 1 else f"{text} ({counts[text]} times)"
+        for text in dict.fromkeys(warnings)
+    ]
+
+
 def _settings_response(
     live: LiveCorsSettings, warnings: Sequence[str] = ()
 ) -> Response:
+    """The settings in force here; the headers describe them (module docstring)."""
     body = json.dumps(live.policy.to_azure_json(), ensure_ascii=False)
     response = Response(body.encode("utf-8"), media_type="application/json")
     response.headers["ETag"] = f'"{live.version}"'
@@ -221,16 +287,51 @@ def _settings_response(
         response.headers["Last-Modified"] = format_datetime(
             live.updated_at, usegmt=True
         )
-    for warning in warnings:
-        response.headers.append("Warning", f"299 dicomhub {_quoted(warning)}")
+
+    notes = list(warnings)
+    if live.stored_problem is not None:
+        response.headers["Dicomhub-Cors-Stored"] = "invalid"
+        notes.insert(
+            0,
+            f"the settings stored in the index (version {_label(live.seen)}) are "
+            f"not valid and not in force ({live.stored_problem}); a PUT or DELETE "
+            "replaces them",
+        )
+    if len(notes) > MAX_WARNING_FIELDS:
+        more = len(notes) - MAX_WARNING_FIELDS + 1
+        notes[MAX_WARNING_FIELDS - 1 :] = [
+            f"... and {more} more warnings; the audit log lists them all"
+        ]
+    for note in notes:
+        response.headers.append("Warning", f"299 dicomhub {_quoted(note)}")
     return response
 
 
+def _label(version: int | None) -> str:
+    return "unreadable" if version is None else str(version)
+
+
 def _quoted(text: str) -> str:
-    """An RFC 9110 §5.6.4 quoted-string of `text`, in ASCII."""
-    ascii_text = text.encode("ascii", "backslashreplace").decode("ascii")
-    escaped = ascii_text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    """An RFC 9110 §5.6.4 quoted-string of `text`, in ASCII, of at most
+    `MAX_WARNING_CHARS` characters between the quotes ("..." where cut)."""
+    pieces = [
+        char.encode("ascii", "backslashreplace")
+        .decode("ascii")
+        .replace("\\", "\\\\")
+        .replace('"', '\\"')
+        for char in text
+    ]
+    if sum(map(len, pieces)) > MAX_WARNING_CHARS:
+        # Cut between characters, so that no escape sequence is split.
+        kept: list[str] = []
+        size = 0
+        for piece in pieces:
+            if size + len(piece) > MAX_WARNING_CHARS - 3:
+                break
+            kept.append(piece)
+            size += len(piece)
+        pieces = [*kept, "..."]
+    return '"' + "".join(pieces) + '"'
 
 
 _BY_METHOD = {"GET": get_cors, "HEAD": get_cors, "PUT": put_cors, "DELETE": delete_cors}

@@ -2,16 +2,17 @@
 
 One line per change or refused change through the admin API: what was asked
 (method and path), who asked (the subject from `dicomhub.auth.subject` and the
-client's address), and either the old and new settings as compact JSON or the
-reason of the refusal. When: the log record's own time. Settings hold no
-patient data; text taken from the request is kept on one line, so a crafted
-value cannot forge a line of its own.
+client's address), and either the old and new settings as compact JSON (with
+the validator's warnings, if any) or the reason of the refusal. When: the log
+record's own time. Settings hold no patient data; text taken from the request
+is kept on one line, so a crafted value cannot forge a line of its own.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -21,9 +22,18 @@ from ..auth import subject
 audit = logging.getLogger("dicomhub.audit")
 
 
-def changed(request: Request, what: str, old: Any, new: Any, version: int) -> None:
+def changed(
+    request: Request,
+    what: str,
+    old: Any,
+    new: Any,
+    version: int,
+    warnings: Sequence[str] = (),
+) -> None:
+    """A change: the old and new settings, then the validator's warnings (all
+    of them: the answer's Warning fields are capped)."""
     audit.info(
-        "%s changed (%s %s) by %s from %s, version %d: old=%s new=%s",
+        "%s changed (%s %s) by %s from %s, version %d: old=%s new=%s%s",
         what,
         request.method,
         request.url.path,
@@ -32,6 +42,7 @@ def changed(request: Request, what: str, old: Any, new: Any, version: int) -> No
         version,
         _compact(old),
         _compact(new),
+        f" warnings={_compact(list(warnings))}" if warnings else "",
     )
 
 

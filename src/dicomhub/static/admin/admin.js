@@ -191,18 +191,29 @@ async function send(method, body) {
 }
 
 async function apply(method, body, doneText) {
+  const loading = method === "GET";
   clearMessages();
-  setStatus(method === "GET" ? "loading" : "saving", method === "GET" ? "Loading…" : "Saving…");
+  setStatus(loading ? "loading" : "saving", loading ? "Loading…" : "Saving…");
   let response;
   try {
     response = await send(method, body);
   } catch (error) {
-    setStatus("failed", "The server did not answer; nothing was changed.");
+    setStatus("failed", loading
+      ? "Could not load the settings: the server did not answer."
+      : "The server did not answer; nothing was changed.");
     showMessage(String(error));
     return;
   }
   if (!response.ok) {
     const refusal = await refusalOf(response);
+    if (loading) {
+      // A GET changes nothing, so "not saved" would be wrong here.
+      setStatus("failed", `Could not load the settings (${response.status}): ${refusal.message}`);
+      if (response.status === 401) {
+        showMessage("This server needs an API key: type it in the “API key” field above and choose “Use key”.");
+      }
+      return;
+    }
     setStatus("refused", `Not saved (${response.status}); the settings in force are unchanged.`);
     showMessage(refusal.message, refusal.key);
     return;
@@ -254,5 +265,5 @@ document.getElementById("api-key-form").addEventListener("submit", (event) => {
   const field = document.getElementById("api-key");
   sessionStorage.setItem(KEY_STORE, field.value.trim());
   field.value = "";
-  apply("GET", undefined, "Loaded.");
+  load();
 });
