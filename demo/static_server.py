@@ -52,11 +52,11 @@ def make_server(
     return ThreadingHTTPServer((host, port), bound)
 
 
-def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
+def serve_in_thread(
+    server: ThreadingHTTPServer, name: str = "demo-page"
+) -> threading.Thread:
     """Serve until ``server.shutdown()``; the thread does not block exit."""
-    thread = threading.Thread(
-        target=server.serve_forever, name="demo-page", daemon=True
-    )
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     return thread
 

@@ -29,7 +29,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 from pydicom.dataset import Dataset
 
-from demo import samples
+from demo import samples, static_server
 from demo.ohif import OhifMissing
 from demo.ohif import server as ohif_server
 
@@ -95,7 +95,7 @@ def viewer() -> Iterator[ohif_server.OhifServer]:
     """Origin A: OHIF's dist/; each test points it at its own dicomhub."""
     require_ohif()
     server = ohif_server.make_server(port=0, quiet=True)
-    ohif_server.serve_in_thread(server)
+    static_server.serve_in_thread(server, "ohif")
     yield server
     server.shutdown()
     server.server_close()
@@ -162,7 +162,7 @@ def test_ohif_lists_and_renders_studies_cross_origin(
     open_viewer: Callable[[str], Viewer],
 ) -> None:
     """[cors] origins lists the viewer: study list, image, no CORS error."""
-    origin = ohif_server.origin(viewer)
+    origin = static_server.origin(viewer)
     server = server_factory(cors_table([origin]))
     viewer.dicomweb_root = server.root
     ct, _ = store_samples(server)
@@ -189,7 +189,7 @@ def test_ohif_blocked_when_origin_not_listed(
     """The same viewer with its origin missing from [cors] origins: dicomhub
     answers the search, without ACAO, so Chromium keeps the answer from OHIF
     (docs/cors.md, D4), which shows no study and its data source error."""
-    origin = ohif_server.origin(viewer)
+    origin = static_server.origin(viewer)
     server = server_factory(cors_table(["http://viewer.example"]))
     viewer.dicomweb_root = server.root
     store_samples(server)

@@ -25,12 +25,12 @@ import functools
 import io
 import json
 import sys
-import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from ..static_server import origin
 from . import APP_CONFIG, OhifMissing, dist_dir
 
 DEFAULT_ROOT = "http://127.0.0.1:8080/v2"
@@ -114,18 +114,6 @@ def make_server(
     server.dicomweb_root = dicomweb_root
     server.quiet = quiet
     return server
-
-
-def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
-    """Serve until ``server.shutdown()``; the thread does not block exit."""
-    thread = threading.Thread(target=server.serve_forever, name="ohif", daemon=True)
-    thread.start()
-    return thread
-
-
-def origin(server: ThreadingHTTPServer) -> str:
-    host, port = server.server_address[:2]
-    return f"http://{host}:{port}"
 
 
 def main() -> int:
