@@ -67,3 +67,14 @@ def test_errors_name_the_key(tmp_path: Path, text: str, key: str) -> None:
 def test_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load_settings(tmp_path / "absent.toml", environ={})
+
+
+def test_api_keys_from_the_environment_may_be_comma_separated() -> None:
+    environ = {"DICOMHUB_AUTH_API_KEYS": "first-key-0123456789, second-key-0123456789"}
+
+    settings = load_settings(None, environ=environ)
+
+    assert settings.auth["api_keys"] == [
+        "first-key-0123456789",
+        "second-key-0123456789",
+    ]

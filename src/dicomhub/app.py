@@ -28,7 +28,12 @@ from starlette.types import ASGIApp
 
 from .accesslog import AccessLogMiddleware
 from .admin import LiveCorsSettings, admin_routes
-from .auth import AuthorizationMiddleware, Authorizer, authorizer_from_settings
+from .auth import (
+    AuthorizationMiddleware,
+    Authorizer,
+    OpenAccess,
+    authorizer_from_settings,
+)
 from .config import Settings
 from .cors import CORSMiddleware, PolicyHolder, parse_cors_settings
 from .cors.store import CorsSettingStore
@@ -115,7 +120,10 @@ def _dispatching(path: str, group: list[Route]) -> Route:
 def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGIApp:
     """Build the application; raises ConfigError on an invalid setting."""
     quiet_pydicom()
-    authorizer = authorizer or authorizer_from_settings(settings.auth)
+    if authorizer is None:
+        authorizer = authorizer_from_settings(settings.auth)
+        if not isinstance(authorizer, OpenAccess):
+            logger.info("API keys are on: requests need 'Authorization: Bearer <key>'")
     policy, warnings = parse_cors_settings(settings.cors)
     for warning in warnings:
         logger.warning("%s", warning)

@@ -24,6 +24,7 @@ LIST_KEYS = {
     ("cors", "expose_headers"),
     ("server", "trusted_proxies"),
     ("server", "allowed_hosts"),
+    ("auth", "api_keys"),
 }
 
 

@@ -90,9 +90,12 @@ def check_server(
     if actual is not None:
         verdict.shown += show_answer(actual)
     else:
-        verdict.shown.append(
-            f"  the {request.method} itself was not sent: it could change data"
+        reason = (
+            "it could change data"
+            if request.method not in ("GET", "HEAD")
+            else "the preflight already decided"
         )
+        verdict.shown.append(f"  the {request.method} itself was not sent: {reason}")
     return verdict
 
 
