@@ -40,7 +40,7 @@ from .cors.store import CorsSettingStore
 from .errors import DicomhubError
 from .hosts import HostCheckMiddleware, allowed_hosts
 from .index import SqlIndex
-from .services import delete, qido, stow, wado
+from .services import changefeed, delete, qido, stow, wado
 from .storage import FolderStore
 from .web import Services, services
 
@@ -97,7 +97,13 @@ def dicomweb_routes() -> list[Route]:
     so the router's 405 answer lists every method the path allows.
     """
     by_path: dict[str, list[Route]] = {}
-    for route in [*stow.routes, *qido.routes, *wado.routes, *delete.routes]:
+    for route in [
+        *stow.routes,
+        *qido.routes,
+        *wado.routes,
+        *delete.routes,
+        *changefeed.routes,
+    ]:
         by_path.setdefault(route.path, []).append(route)
     return [
         group[0] if len(group) == 1 else _dispatching(path, group)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
+from .changes import ChangeEntry
 from .records import InstanceRecord, StoredInstance
 
 
@@ -28,7 +30,25 @@ class Index(Protocol):
     def delete(
         self, study: str, series: str | None = None, sop: str | None = None
     ) -> list[StoredInstance]:
-        """Remove the instances (and emptied series and study); return them."""
+        """Remove the instances (and emptied series and study); return them.
+
+        Each removed instance gets a change feed ``delete`` entry in the same
+        transaction, as each added one gets a ``create`` entry."""
+
+    def changes(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        include_metadata: bool = False,
+    ) -> list[ChangeEntry]:
+        """Change feed entries with ``start <= timestamp < end``, in sequence
+        order, skipping `offset` of them; with the instances' DICOM JSON when
+        `include_metadata` and the instance is still stored."""
+
+    def latest_change(self, include_metadata: bool = False) -> ChangeEntry | None:
+        """The change feed's newest entry; None when nothing was ever stored."""
 
     def check(self) -> None:
         """Raise if the index cannot be read (for /health)."""

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -103,3 +104,26 @@ setting = Table(
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), server_default=func.now()),
 )
+
+# The change feed, as the Azure DICOM service keeps it: one row per instance
+# stored (create) or deleted (delete), written in the same transaction as the
+# index change. ``sequence`` only grows (SQLite AUTOINCREMENT never reuses a
+# number), so a client resumes after the last sequence it has seen.
+change_feed = Table(
+    "change_feed",
+    metadata,
+    Column(
+        "sequence",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("timestamp", DateTime(timezone=False), nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("study_instance_uid", String(64), nullable=False),
+    Column("series_instance_uid", String(64), nullable=False),
+    Column("sop_instance_uid", String(64), nullable=False, index=True),
+    sqlite_autoincrement=True,
+)
+Index("ix_change_feed_sequence", change_feed.c.sequence)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +22,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from .base import DuplicateInstance, IndexConflict
+from .changes import (
+    ChangeEntry,
+    instance_metadata,
+    read_changes,
+    read_latest,
+    record_create,
+    record_deletes,
+)
 from .migrate import upgrade
 from .records import InstanceRecord, StoredInstance
 from .schema import instance, series, study
@@ -122,6 +132,10 @@ class SqlIndex:
             )
         )
 
+        # Same transaction: the feed lists the instance exactly when it is
+        # indexed (the Azure DICOM service's change feed guarantee).
+        record_create(conn, record)
+
     def _select_instances(
         self, study_uid: str, series_uid: str | None, sop_uid: str | None
     ) -> Any:
@@ -191,7 +205,38 @@ class SqlIndex:
             conn.execute(
                 delete(study).where(~exists().where(series.c.study_pk == study.c.pk))
             )
+            record_deletes(conn, found)
             return found
+
+    def changes(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        include_metadata: bool = False,
+    ) -> list[ChangeEntry]:
+        with self.engine.connect() as conn:
+            entries = read_changes(conn, start, end, offset, limit)
+            if include_metadata:
+                entries = self._with_metadata(conn, entries)
+            return entries
+
+    def latest_change(self, include_metadata: bool = False) -> ChangeEntry | None:
+        with self.engine.connect() as conn:
+            entry = read_latest(conn)
+            if entry is not None and include_metadata:
+                entry = self._with_metadata(conn, [entry])[0]
+            return entry
+
+    @staticmethod
+    def _with_metadata(conn: Any, entries: list[ChangeEntry]) -> list[ChangeEntry]:
+        # Only an instance still stored has metadata to give.
+        found = instance_metadata(conn, (e.sop_instance_uid for e in entries))
+        return [
+            replace(entry, metadata=found.get(entry.sop_instance_uid))
+            for entry in entries
+        ]
 
     def check(self) -> None:
         with self.engine.connect() as conn:
