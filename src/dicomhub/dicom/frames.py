@@ -268,8 +268,24 @@ class StoredPixels:
                 yield self._native_frame_of_whole(index)
             return
 
-        remaining = self._value_length
-        self.fp.seek(self._value_start)
+        yield from self.iter_stored_value(0, self._value_length, chunk_size)
+
+    @property
+    def stored_value_length(self) -> int | None:
+        """The length of the Pixel Data value as it lies in the file, or None
+        for the files that are read whole (deflated, big endian), whose value
+        is not a slice of the file."""
+        return None if self._whole is not None else self._value_length
+
+    def iter_stored_value(
+        self, first: int, size: int, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
+        """`size` bytes of the Pixel Data value as stored, from byte `first`
+        of the value, in chunks; for native pixel data in a little endian
+        file these are the little endian bytes (PS3.5 §8.1.1)."""
+        assert self._whole is None
+        remaining = size
+        self.fp.seek(self._value_start + first)
         while remaining > 0:
             chunk = self.fp.read(min(chunk_size, remaining))
             if not chunk:

@@ -12,12 +12,17 @@ transfer syntax the default is Explicit VR Little Endian (PS3.18 §8.7.3),
 and instances or frames stored in another syntax are transcoded with pydicom
 (406 when no installed decoder reads the stored one). Compressed targets are
 only offered as stored.
+
+Metadata carries a strong ETag computed from the index alone, and answers
+``If-None-Match`` with 304; a single-part bulk data answer honours one
+``Range: bytes=...`` range with 206 (RFC 9110 §13, §14).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from itertools import chain
 from typing import BinaryIO
 
@@ -27,6 +32,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from ..conditional import (
+    REVALIDATE,
+    if_range_holds,
+    none_match,
+    parse_range,
+    strong_etag,
+)
 from ..dicom.dicomjson import parse_tag_path, to_dicom_json, value_at
 from ..dicom.frames import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
@@ -212,13 +224,35 @@ def _check_json_accept(request: Request) -> None:
         )
 
 
+def _metadata_etag(root: str, found: list[StoredInstance]) -> str:
+    """A strong entity tag (RFC 9110 §8.8.3) for the metadata of `found`.
+
+    The answer is a function of the stored files and of the root the
+    BulkDataURIs are built from. A file is named by its blob key, which is new
+    whenever an instance is stored again, so the tag comes from the index
+    without reading any file; the version string changes with the format.
+    """
+    parts = ["metadata-1", str(BULK_THRESHOLD), root]
+    for item in sorted(found, key=lambda item: item.sop_instance_uid):
+        parts += [item.sop_instance_uid, item.blob_key, str(item.size)]
+    return strong_etag(parts)
+
+
 async def metadata(request: Request) -> Response:
     _check_json_accept(request)
     found = await _find(request)
     root = dicomweb_root(request)
+
+    # A client that holds the current representation gets 304 with the
+    # headers a 200 would carry, and no body (RFC 9110 §13.1.2, §15.4.5).
+    etag = _metadata_etag(root, found)
+    headers = {"ETag": etag, "Cache-Control": REVALIDATE}
+    if none_match(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers={**VARY_ACCEPT, **headers})
+
     svc = services(request)
     items = await run_in_threadpool(_read_metadata, svc, root, found)
-    return dicom_json_response(items)
+    return dicom_json_response(items, headers=headers)
 
 
 def _read_metadata(
@@ -374,24 +408,124 @@ async def bulkdata(request: Request) -> Response:
     item = (await _find(request))[0]
     svc = services(request)
 
+    if not choice.multipart:
+        value = await run_in_threadpool(_single_bulk_value, svc, item, steps)
+        return _bulk_response(request, value, _bulk_etag(item, steps))
+
     if steps == [PIXEL_DATA]:
         fp, pixels = await run_in_threadpool(_open_pixels, svc, item)
         parts = _pixel_data_parts(fp, pixels)
-        if not choice.multipart and pixels.encapsulated and pixels.number_of_frames > 1:
-            fp.close()
-            raise NotAcceptable(
-                "this Pixel Data holds several compressed frames; ask for "
-                'multipart/related; type="application/octet-stream" to get one '
-                "part per frame"
-            )
     else:
         found = await run_in_threadpool(_read_value, svc, item, steps)
         parts = iter([OutgoingPart(OCTET_STREAM, [found])])
-
     parts = await _started(parts)
-    if choice.multipart:
-        return _multipart_response(parts, OCTET_STREAM)
-    return _single_response(parts)
+    return _multipart_response(parts, OCTET_STREAM)
+
+
+@dataclass
+class _BulkValue:
+    """One bulk data value sent as a single part: its Content-Type, its length,
+    a reader of any slice of it (first byte, size) and what frees its file."""
+
+    content_type: str
+    length: int
+    read: Callable[[int, int], Iterator[bytes]]
+    close: Callable[[], None]
+
+
+def _in_memory(content_type: str, data: bytes) -> _BulkValue:
+    return _BulkValue(
+        content_type,
+        len(data),
+        lambda first, size: iter([data[first : first + size]]),
+        lambda: None,
+    )
+
+
+def _single_bulk_value(
+    svc: Services, item: StoredInstance, steps: list[int]
+) -> _BulkValue:
+    """The value at `steps` as one octet-stream body; native Pixel Data stays
+    in its file and is read slice by slice."""
+    if steps != [PIXEL_DATA]:
+        return _in_memory(OCTET_STREAM, _read_value(svc, item, steps))
+
+    fp, pixels = _open_pixels(svc, item)
+    try:
+        if pixels.encapsulated:
+            if pixels.number_of_frames > 1:
+                raise NotAcceptable(
+                    "this Pixel Data holds several compressed frames; ask for "
+                    'multipart/related; type="application/octet-stream" to get '
+                    "one part per frame"
+                )
+            label = f"{OCTET_STREAM}; transfer-syntax={pixels.transfer_syntax}"
+            value = _in_memory(label, pixels.encoded_frame(0))
+            fp.close()
+            return value
+
+        label = f"{OCTET_STREAM}; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}"
+        length = pixels.stored_value_length
+        if length is None:
+            value = _in_memory(label, b"".join(pixels.iter_native_value()))
+            fp.close()
+            return value
+        return _BulkValue(label, length, pixels.iter_stored_value, fp.close)
+    except BaseException:
+        fp.close()
+        raise
+
+
+def _bulk_etag(item: StoredInstance, steps: list[int]) -> str:
+    """A strong entity tag of a single-part bulk data answer: the stored file
+    (its blob key is new whenever the instance is stored again) and the path."""
+    return strong_etag(["bulkdata-1", item.blob_key, *(str(step) for step in steps)])
+
+
+def _closing(chunks: Iterator[bytes], close: Callable[[], None]) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    finally:
+        close()
+
+
+def _bulk_response(request: Request, value: _BulkValue, etag: str) -> Response:
+    """The single-part answer, whole (200), one byte range of it (206), or
+    304 when the client holds it (RFC 9110 §13.1.2, §14, §15.3.7).
+
+    ``Range`` is honoured on GET only, and only when ``If-Range`` (if sent)
+    names the current tag (RFC 9110 §13.1.5); several ranges get the whole.
+    """
+    headers = {
+        **VARY_ACCEPT,
+        "ETag": etag,
+        "Cache-Control": REVALIDATE,
+        "Accept-Ranges": "bytes",
+    }
+    try:
+        if none_match(request.headers.get("if-none-match"), etag):
+            value.close()
+            return Response(status_code=304, headers=headers)
+        byte_range = None
+        if request.method == "GET" and if_range_holds(
+            request.headers.get("if-range"), etag
+        ):
+            byte_range = parse_range(request.headers.get("range"), value.length)
+    except BaseException:
+        value.close()
+        raise
+
+    first, size, status = 0, value.length, 200
+    if byte_range is not None:
+        first, size, status = byte_range.first, byte_range.size, 206
+        headers["Content-Range"] = byte_range.content_range
+    headers["Content-Length"] = str(size)
+    return StreamingResponse(
+        aiter_sync(_closing(value.read(first, size), value.close)),
+        status_code=status,
+        media_type=value.content_type,
+        headers=headers,
+    )
 
 
 def _read_value(svc: Services, item: StoredInstance, steps: list[int]) -> bytes:
