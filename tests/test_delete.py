@@ -85,8 +85,8 @@ def test_stored_again_after_delete(dicomweb_server: Server) -> None:
 @pytest.mark.parametrize(
     ("path", "allowed"),
     [
-        ("/studies", {"GET", "HEAD", "POST"}),
-        ("/studies/1.2.3", {"DELETE", "GET", "HEAD", "POST"}),
+        ("/studies", {"GET", "HEAD", "POST", "PUT"}),
+        ("/studies/1.2.3", {"DELETE", "GET", "HEAD", "POST", "PUT"}),
         ("/studies/1.2.3/series/4.5", {"DELETE", "GET", "HEAD"}),
     ],
 )

@@ -21,6 +21,16 @@ class Index(Protocol):
     def add_instance(self, record: InstanceRecord) -> None:
         """Index a stored instance; DuplicateInstance if its SOP UID is known."""
 
+    def replace_instance(self, record: InstanceRecord) -> StoredInstance | None:
+        """Index `record`, replacing the instance stored under its SOP UID.
+
+        Returns what was stored before (its blob is the caller's to remove),
+        or None when the SOP UID was new and `record` was added as by
+        `add_instance`. IndexConflict when the stored instance is in another
+        series or study, or the series is in another study. The instance row
+        changes in one transaction with a change feed ``create`` entry; the
+        series and study rows keep the attributes of their first instance."""
+
     def find_instances(
         self, study: str, series: str | None = None, sop: str | None = None
     ) -> list[StoredInstance]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -135,6 +136,72 @@ class SqlIndex:
         # Same transaction: the feed lists the instance exactly when it is
         # indexed (the Azure DICOM service's change feed guarantee).
         record_create(conn, record)
+
+    def replace_instance(self, record: InstanceRecord) -> StoredInstance | None:
+        with self._locked():
+            try:
+                with self.engine.begin() as conn:
+                    return self._replace(conn, record)
+            except IntegrityError:
+                # On PostgreSQL a concurrent store of the same new SOP UID may
+                # win the insert; a second attempt finds its row and replaces it.
+                pass
+            try:
+                with self.engine.begin() as conn:
+                    return self._replace(conn, record)
+            except IntegrityError as exc:
+                raise DuplicateInstance(record.sop_instance_uid) from exc
+
+    def _replace(self, conn: Any, record: InstanceRecord) -> StoredInstance | None:
+        row = conn.execute(
+            select(
+                instance.c.pk,
+                study.c.study_instance_uid,
+                series.c.series_instance_uid,
+                instance.c.sop_instance_uid,
+                instance.c.sop_class_uid,
+                instance.c.transfer_syntax_uid,
+                instance.c.blob_key,
+                instance.c.size,
+                instance.c.number_of_frames,
+            )
+            .select_from(
+                study.join(series, series.c.study_pk == study.c.pk).join(
+                    instance, instance.c.series_pk == series.c.pk
+                )
+            )
+            .where(instance.c.sop_instance_uid == record.sop_instance_uid)
+        ).first()
+        if row is None:
+            self._insert(conn, record)
+            return None
+
+        # Moving an instance would leave the old study or series with stale
+        # attributes; the Azure service refuses such a store with 45071 too.
+        if (row.study_instance_uid, row.series_instance_uid) != (
+            record.study_instance_uid,
+            record.series_instance_uid,
+        ):
+            raise IndexConflict(
+                "the SOPInstanceUID is already stored in another study or series"
+            )
+
+        conn.execute(
+            update(instance)
+            .where(instance.c.pk == row.pk)
+            .values(
+                transfer_syntax_uid=record.transfer_syntax_uid,
+                blob_key=record.blob_key,
+                size=record.size,
+                attrs=json.dumps(record.instance_attrs),
+                **record.instance_columns,
+            )
+        )
+
+        # The feed's earlier entries for this SOP UID become "replaced", as
+        # for a store after a delete, and the new file gets a "create" entry.
+        record_create(conn, record)
+        return StoredInstance(*row[1:])
 
     def _select_instances(
         self, study_uid: str, series_uid: str | None, sop_uid: str | None

@@ -26,6 +26,19 @@ upload that loses a race against another with the same SOP Instance UID never
 overwrites the file the winner stored: the stored instance stays
 byte-identical, and the duplicate fails with 45070, as in the Azure service.
 
+``PUT`` on the same paths stores as the Azure DICOM service's upsert does:
+the same bodies, limits and answers, but an instance whose SOP Instance UID is
+already stored (in the same study and series) replaces the stored one instead
+of failing with 45070. The new file goes in under its own key, the index row
+then points at it (one transaction, with a change feed ``create`` entry that
+marks the earlier ones ``replaced``), and the old file is removed last, so a
+crash at any step leaves the index naming a whole file. The study and series
+keep the attributes of their first instance, as for POST. An instance stored
+under another study or series is refused with 45071, not moved.
+
+Known limit: a retrieve that looked up the old file just before it was
+removed may find it gone; clients retry as after a DELETE.
+
 The answer is the Store Instances Response Module (PS3.18 §10.5.3) with the
 Azure DICOM service's failure reasons (``dicomhub.stow.response``).
 """
@@ -179,9 +192,13 @@ def _too_large(limit: int) -> PayloadTooLarge:
 # Committing --------------------------------------------------------------
 
 
-def _commit_one(svc: Services, record: InstanceRecord, temp: Path) -> None:
+def _commit_one(
+    svc: Services, record: InstanceRecord, temp: Path, replace: bool
+) -> None:
     """Rename the part into place, then index it; InvalidInstance if refused.
 
+    With `replace` (PUT), an instance stored under the same SOP UID is
+    replaced and its file removed once the index names the new one.
     Whatever happens, `temp` is gone afterwards: renamed or removed.
     """
     study = record.study_instance_uid
@@ -202,7 +219,11 @@ def _commit_one(svc: Services, record: InstanceRecord, temp: Path) -> None:
     # The index decides duplicates (Azure 45070); the blob under its own key
     # never touched the stored instance's file.
     try:
-        svc.index.add_instance(record)
+        if replace:
+            replaced = svc.index.replace_instance(record)
+        else:
+            svc.index.add_instance(record)
+            replaced = None
     except DuplicateInstance:
         _remove_blob(svc, record.blob_key)
         if svc.index.find_instances(study, series, sop):
@@ -213,20 +234,21 @@ def _commit_one(svc: Services, record: InstanceRecord, temp: Path) -> None:
             CONFLICTING_STUDY,
             "the SOPInstanceUID is already stored in another study or series",
         ) from None
-    except IndexConflict:
+    except IndexConflict as conflict:
         _remove_blob(svc, record.blob_key)
-        raise failure(
-            CONFLICTING_STUDY,
-            "the SeriesInstanceUID is already stored in another study",
-        ) from None
+        raise failure(CONFLICTING_STUDY, str(conflict)) from None
     except Exception:
         _remove_blob(svc, record.blob_key)
         logger.exception("stow: the index refused an instance")
         raise failure(PROCESSING_FAILURE, "the index could not store it") from None
 
+    # The index names the new file now; the replaced one is unreferenced.
+    if replaced is not None and replaced.blob_key != record.blob_key:
+        _remove_blob(svc, replaced.blob_key)
+
 
 def _remove_blob(svc: Services, key: str) -> None:
-    """Take back a blob whose index row was refused."""
+    """Take back a blob the index does not name (refused or replaced)."""
     try:
         svc.store.delete(key)
     except OSError as exc:
@@ -240,9 +262,10 @@ def _remove_blob(svc: Services, key: str) -> None:
 class StowRequest:
     """The parts of one request, from the body's bytes to the index."""
 
-    def __init__(self, svc: Services, study: str | None):
+    def __init__(self, svc: Services, study: str | None, replace: bool = False):
         self.svc = svc
         self.study = study
+        self.replace = replace
         self.received: list[Received] = []
         self._part: PartFile | None = None
         self._in_flight: list[asyncio.Task[None]] = []
@@ -334,7 +357,7 @@ class StowRequest:
             # From here on the part's file is the commit's to move or remove;
             # its name may soon belong to another request's part.
             item.temp = None
-            await run_in_threadpool(_commit_one, self.svc, record, temp)
+            await run_in_threadpool(_commit_one, self.svc, record, temp, self.replace)
         except InvalidInstance as failure:
             item.failure = failure
             return
@@ -414,6 +437,7 @@ def _check_length(request: Request, limit: int) -> None:
 
 
 async def store_instances(request: Request) -> Response:
+    """POST stores new instances; PUT also replaces stored ones (Azure upsert)."""
     svc = services(request)
     study = request.path_params.get("study")
     if study is not None:
@@ -422,7 +446,7 @@ async def store_instances(request: Request) -> Response:
     limit = svc.settings.server.max_body_bytes
     _check_length(request, limit)
 
-    stow = StowRequest(svc, study)
+    stow = StowRequest(svc, study, replace=request.method == "PUT")
     try:
         try:
             await _read_body(stow, _limited(request, limit), boundary)
@@ -462,14 +486,19 @@ async def _broken_body(stow: StowRequest, exc: DicomhubError) -> DicomhubError:
     stored = len(stow.stored)
     if not stored:
         return exc
+    again = (
+        "sending them again with PUT replaces them"
+        if stow.replace
+        else "sending them again answers 45070 (already stored)"
+    )
     message = (
         f"{exc.message}. The {stored} instance(s) received whole before that "
-        "were stored; sending them again answers 45070 (already stored)"
+        f"were stored; {again}"
     )
     return type(exc)(message, headers=exc.headers)
 
 
 routes = [
-    Route("/studies", store_instances, methods=["POST"]),
-    Route("/studies/{study}", store_instances, methods=["POST"]),
+    Route("/studies", store_instances, methods=["POST", "PUT"]),
+    Route("/studies/{study}", store_instances, methods=["POST", "PUT"]),
 ]
