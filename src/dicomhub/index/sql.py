@@ -35,6 +35,21 @@ from .migrate import upgrade
 from .records import InstanceRecord, StoredInstance
 from .schema import instance, series, study
 
+# The columns of a StoredInstance, in its field order, and the join they need.
+STORED_COLUMNS = (
+    study.c.study_instance_uid,
+    series.c.series_instance_uid,
+    instance.c.sop_instance_uid,
+    instance.c.sop_class_uid,
+    instance.c.transfer_syntax_uid,
+    instance.c.blob_key,
+    instance.c.size,
+    instance.c.number_of_frames,
+)
+STUDY_SERIES_INSTANCE = study.join(series, series.c.study_pk == study.c.pk).join(
+    instance, instance.c.series_pk == series.c.pk
+)
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers go on while one writer commits; NORMAL sync is durable
@@ -154,22 +169,8 @@ class SqlIndex:
 
     def _replace(self, conn: Any, record: InstanceRecord) -> StoredInstance | None:
         row = conn.execute(
-            select(
-                instance.c.pk,
-                study.c.study_instance_uid,
-                series.c.series_instance_uid,
-                instance.c.sop_instance_uid,
-                instance.c.sop_class_uid,
-                instance.c.transfer_syntax_uid,
-                instance.c.blob_key,
-                instance.c.size,
-                instance.c.number_of_frames,
-            )
-            .select_from(
-                study.join(series, series.c.study_pk == study.c.pk).join(
-                    instance, instance.c.series_pk == series.c.pk
-                )
-            )
+            select(instance.c.pk, *STORED_COLUMNS)
+            .select_from(STUDY_SERIES_INSTANCE)
             .where(instance.c.sop_instance_uid == record.sop_instance_uid)
         ).first()
         if row is None:
@@ -212,21 +213,8 @@ class SqlIndex:
         if sop_uid is not None:
             conditions.append(instance.c.sop_instance_uid == sop_uid)
         return (
-            select(
-                study.c.study_instance_uid,
-                series.c.series_instance_uid,
-                instance.c.sop_instance_uid,
-                instance.c.sop_class_uid,
-                instance.c.transfer_syntax_uid,
-                instance.c.blob_key,
-                instance.c.size,
-                instance.c.number_of_frames,
-            )
-            .select_from(
-                study.join(series, series.c.study_pk == study.c.pk).join(
-                    instance, instance.c.series_pk == series.c.pk
-                )
-            )
+            select(*STORED_COLUMNS)
+            .select_from(STUDY_SERIES_INSTANCE)
             .where(and_(*conditions))
             .order_by(
                 series.c.series_number,
