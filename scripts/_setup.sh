@@ -71,20 +71,16 @@ ensure_venv() {
         --editable "$ROOT$extras"
 }
 
-# ensure_ohif: OHIF Viewer's prebuilt dist/ in .cache/ohif/VERSION/, the version
-# named in demo/ohif/VERSION, for scripts/demo and the browser tests. Takes the
-# package tarball from the npm registry with `npm pack` (npm checks its integrity
-# against the registry's record) and unpacks it; none of its dependencies are
-# installed, since dist/ is already built. About 50 MB to download, 210 MB
-# unpacked. Skipped when that version is already there; other versions are
-# removed.
-OHIF_CACHE="$ROOT/.cache/ohif"
-
-ensure_ohif() {
-    local version dest work tarball
-    version="$(tr -d '[:space:]' <"$ROOT/demo/ohif/VERSION")"
-    dest="$OHIF_CACHE/$version"
-    if [ -f "$dest/dist/index.html" ] &&
+# npm_package PACKAGE VERSION CACHE FILE: the npm package PACKAGE@VERSION
+# unpacked into CACHE/VERSION/, taken from the npm registry with `npm pack` (npm
+# checks its integrity against the registry's record); none of its dependencies
+# are installed and nothing is built, so only packages that ship a prebuilt FILE
+# (a path inside the package) are used this way. Skipped when that version is
+# already there; other versions in CACHE are removed.
+npm_package() {
+    local package="$1" version="$2" cache="$3" file="$4"
+    local dest="$cache/$version" work
+    if [ -f "$dest/$file" ] &&
         grep -q "\"version\": \"$version\"" "$dest/package.json" 2>/dev/null; then
         return 0
     fi
@@ -92,27 +88,48 @@ ensure_ohif() {
         apt_install npm
     fi
 
-    say "installing OHIF Viewer $version (@ohif/app, about 50 MB) into $dest"
-    mkdir -p "$OHIF_CACHE"
-    work="$(mktemp -d "$OHIF_CACHE/.install.XXXXXX")"
-    if ! (cd "$work" && npm pack --silent "@ohif/app@$version" >tarball-name); then
+    say "installing $package $version (npm) into $dest"
+    mkdir -p "$cache"
+    work="$(mktemp -d "$cache/.install.XXXXXX")"
+    if ! (cd "$work" && npm pack --silent "$package@$version" >tarball-name); then
         rm -rf "$work"
-        say "npm pack @ohif/app@$version failed (messages above)"
+        say "npm pack $package@$version failed (messages above)"
         return 1
     fi
-    tarball="$work/$(tail -n 1 "$work/tarball-name")"
     mkdir "$work/unpacked"
-    tar -xzf "$tarball" -C "$work/unpacked"
-    if [ ! -f "$work/unpacked/package/dist/index.html" ]; then
+    tar -xzf "$work/$(tail -n 1 "$work/tarball-name")" -C "$work/unpacked"
+    if [ ! -f "$work/unpacked/package/$file" ]; then
         rm -rf "$work"
-        say "@ohif/app@$version has no dist/index.html; cannot serve it"
+        say "$package@$version has no $file; cannot use it"
         return 1
     fi
 
     # Only a complete unpack is moved into place: an interrupted install leaves
-    # a .install.* folder, removed here next time, and never a half dist/.
-    find "$OHIF_CACHE" -mindepth 1 -maxdepth 1 ! -name "$(basename "$work")" \
+    # a .install.* folder, removed here next time, and never a half package.
+    find "$cache" -mindepth 1 -maxdepth 1 ! -name "$(basename "$work")" \
         -exec rm -rf {} +
     mv "$work/unpacked/package" "$dest"
     rm -rf "$work"
+}
+
+# ensure_ohif: OHIF Viewer's prebuilt dist/ (npm package @ohif/app, about 50 MB to
+# download, 210 MB unpacked) in .cache/ohif/VERSION/, the version named in
+# demo/ohif/VERSION, for scripts/demo and the browser tests.
+OHIF_CACHE="$ROOT/.cache/ohif"
+
+ensure_ohif() {
+    npm_package @ohif/app "$(tr -d '[:space:]' <"$ROOT/demo/ohif/VERSION")" \
+        "$OHIF_CACHE" dist/index.html
+}
+
+# ensure_dicomweb_client: the JavaScript dicomweb-client that OHIF uses (0.5 MB),
+# at the version named in tests/js/dicomweb-client.VERSION, in
+# .cache/dicomweb-client/VERSION/ for tests/test_dicomweb_client_js.py, which
+# loads its prebuilt UMD file build/dicomweb-client.js in Chromium.
+DICOMWEB_CLIENT_CACHE="$ROOT/.cache/dicomweb-client"
+
+ensure_dicomweb_client() {
+    npm_package dicomweb-client \
+        "$(tr -d '[:space:]' <"$ROOT/tests/js/dicomweb-client.VERSION")" \
+        "$DICOMWEB_CLIENT_CACHE" build/dicomweb-client.js
 }
