@@ -28,8 +28,8 @@ class Index(Protocol):
         or None when the SOP UID was new and `record` was added as by
         `add_instance`. IndexConflict when the stored instance is in another
         series or study, or the series is in another study. The instance row
-        changes in one transaction with a change feed ``create`` entry; the
-        series and study rows keep the attributes of their first instance."""
+        changes in one transaction with a change feed ``create`` entry, and
+        the series and study rows take the attributes of `record`."""
 
     def find_instances(
         self, study: str, series: str | None = None, sop: str | None = None

@@ -169,7 +169,7 @@ class SqlIndex:
 
     def _replace(self, conn: Any, record: InstanceRecord) -> StoredInstance | None:
         row = conn.execute(
-            select(instance.c.pk, *STORED_COLUMNS)
+            select(instance.c.pk, series.c.pk, study.c.pk, *STORED_COLUMNS)
             .select_from(STUDY_SERIES_INSTANCE)
             .where(instance.c.sop_instance_uid == record.sop_instance_uid)
         ).first()
@@ -187,9 +187,10 @@ class SqlIndex:
                 "the SOPInstanceUID is already stored in another study or series"
             )
 
+        instance_pk, series_pk, study_pk = row[:3]
         conn.execute(
             update(instance)
-            .where(instance.c.pk == row.pk)
+            .where(instance.c.pk == instance_pk)
             .values(
                 transfer_syntax_uid=record.transfer_syntax_uid,
                 blob_key=record.blob_key,
@@ -199,10 +200,24 @@ class SqlIndex:
             )
         )
 
+        # A replacement is a correction: its series and study attributes
+        # become those of the series and study, as the Azure DICOM service's
+        # "latest wins", so that QIDO-RS matches and returns the new values.
+        conn.execute(
+            update(series)
+            .where(series.c.pk == series_pk)
+            .values(attrs=json.dumps(record.series_attrs), **record.series_columns)
+        )
+        conn.execute(
+            update(study)
+            .where(study.c.pk == study_pk)
+            .values(attrs=json.dumps(record.study_attrs), **record.study_columns)
+        )
+
         # The feed's earlier entries for this SOP UID become "replaced", as
         # for a store after a delete, and the new file gets a "create" entry.
         record_create(conn, record)
-        return StoredInstance(*row[1:])
+        return StoredInstance(*row[3:])
 
     def _select_instances(
         self, study_uid: str, series_uid: str | None, sop_uid: str | None

@@ -2,8 +2,11 @@
 
 Match keys are the attributes the index keeps as columns (see
 ``dicomhub.index.schema``), plus ModalitiesInStudy, which is matched against
-the study's series. The default return attributes per level follow PS3.18
-Tables 10.6.3-3 (study), 10.6.3-4 (series) and 10.6.3-5 (instance).
+the study's series. The default return attributes per level are those of
+PS3.18 Tables 10.6.3-3 (study), 10.6.3-4 (series) and 10.6.3-5 (instance)
+together with the Azure DICOM service's defaults (its Conformance Statement
+v2, "Search response"); ``includefield=all`` adds the Azure service's list for
+the level and every other attribute the index keeps there.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Literal
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
-from ..dicom.levels import level_of
+from ..dicom.levels import EXCLUDED_FROM_INDEX, level_of
 
 Level = Literal["study", "series", "instance"]
 
@@ -86,8 +89,11 @@ MATCH_KEYS: dict[str, MatchKey] = {
     )
 }
 
-# Attributes the server computes instead of copying them from the instances,
-# with the level each belongs to; RetrieveURL belongs to every level.
+# Attributes the server computes instead of copying them from the instances
+# (with the level each belongs to), or returns at levels other than the one
+# it keeps them at.
+SPECIFIC_CHARACTER_SET = "00080005"
+TIMEZONE_OFFSET_FROM_UTC = "00080201"
 RETRIEVE_URL = "00081190"
 INSTANCE_AVAILABILITY = "00080056"
 NUMBER_OF_STUDY_RELATED_SERIES = "00201206"
@@ -101,12 +107,38 @@ COMPUTED_LEVEL: dict[str, Level] = {
     NUMBER_OF_SERIES_RELATED_INSTANCES: "series",
 }
 
-# Default return attributes: tag -> True when the attribute is always present
-# (as {"vr": ...} alone when it has no value), False when it is present only
-# if known. SpecificCharacterSet is never sent: the JSON is always UTF-8.
+# Attributes that every level answers for itself (PS3.18 Tables 10.6.3-3 to
+# -5; PS3.4 Table C.3-2 for InstanceAvailability): the character set of the
+# answer, the time zone of the instances (kept with the study), where to
+# retrieve the result and whether it is on line.
+EVERY_LEVEL = frozenset(
+    {
+        SPECIFIC_CHARACTER_SET,
+        TIMEZONE_OFFSET_FROM_UTC,
+        RETRIEVE_URL,
+        INSTANCE_AVAILABILITY,
+    }
+)
+
+# Attributes PS3.4 C.6.1.1 defines for a query that dicomhub neither keeps nor
+# computes; asking for one gets a Warning (PS3.18 §8.3.4.3).
+NOT_COMPUTED = frozenset(
+    {
+        "00080062",  # SOPClassesInStudy
+        "00201200",  # NumberOfPatientRelatedStudies
+        "00201202",  # NumberOfPatientRelatedSeries
+        "00201204",  # NumberOfPatientRelatedInstances
+    }
+)
+
+# Return attributes: tag -> True when the attribute is always present (as
+# {"vr": ...} alone when it has no value), False when it is present only if
+# known. SpecificCharacterSet, as False, is present when the answer holds text
+# beyond ASCII (PS3.18 Table 10.6.3-3, Type 1C); the JSON is always UTF-8.
 DEFAULT_RETURN: dict[Level, dict[str, bool]] = {
-    # PS3.18 Table 10.6.3-3.
+    # PS3.18 Table 10.6.3-3, and StudyDescription from the Azure defaults.
     "study": {
+        "00080005": False,  # SpecificCharacterSet
         "00080020": True,  # StudyDate
         "00080030": True,  # StudyTime
         "00080050": True,  # AccessionNumber
@@ -114,6 +146,7 @@ DEFAULT_RETURN: dict[Level, dict[str, bool]] = {
         "00080061": True,  # ModalitiesInStudy
         "00080090": True,  # ReferringPhysicianName
         "00080201": False,  # TimezoneOffsetFromUTC
+        "00081030": False,  # StudyDescription
         "00081190": False,  # RetrieveURL
         "00100010": True,  # PatientName
         "00100020": True,  # PatientID
@@ -124,11 +157,13 @@ DEFAULT_RETURN: dict[Level, dict[str, bool]] = {
         "00201206": True,  # NumberOfStudyRelatedSeries
         "00201208": True,  # NumberOfStudyRelatedInstances
     },
-    # PS3.18 Table 10.6.3-4.
+    # PS3.18 Table 10.6.3-4, and ManufacturerModelName from the Azure defaults.
     "series": {
+        "00080005": False,  # SpecificCharacterSet
         "00080060": True,  # Modality
         "00080201": False,  # TimezoneOffsetFromUTC
         "0008103E": True,  # SeriesDescription
+        "00081090": False,  # ManufacturerModelName
         "00081190": False,  # RetrieveURL
         "0020000E": True,  # SeriesInstanceUID
         "00200011": True,  # SeriesNumber
@@ -137,14 +172,61 @@ DEFAULT_RETURN: dict[Level, dict[str, bool]] = {
         "00400245": False,  # PerformedProcedureStepStartTime
         "00400275": False,  # RequestAttributesSequence
     },
-    # PS3.18 Table 10.6.3-5.
+    # PS3.18 Table 10.6.3-5 (the Azure default is SOPInstanceUID alone).
     "instance": {
+        "00080005": False,  # SpecificCharacterSet
         "00080016": True,  # SOPClassUID
         "00080018": True,  # SOPInstanceUID
         "00080056": False,  # InstanceAvailability
         "00080201": False,  # TimezoneOffsetFromUTC
         "00081190": False,  # RetrieveURL
         "00200013": True,  # InstanceNumber
+        "00280008": False,  # NumberOfFrames
+        "00280010": False,  # Rows
+        "00280011": False,  # Columns
+        "00280100": False,  # BitsAllocated
+    },
+}
+
+# What ``includefield=all`` adds to the defaults: the Azure DICOM service's
+# "Other Study/Series/Instance tags" (Conformance Statement v2), then every
+# other attribute the index keeps at the level.
+ALL_RETURN: dict[Level, dict[str, bool]] = {
+    "study": {
+        "00080005": True,  # SpecificCharacterSet
+        "00080030": False,  # StudyTime
+        "00080056": False,  # InstanceAvailability
+        "00080063": False,  # AnatomicRegionsInStudyCodeSequence
+        "00080201": False,  # TimezoneOffsetFromUTC
+        "00081032": False,  # ProcedureCodeSequence
+        "00081060": False,  # NameOfPhysiciansReadingStudy
+        "00081080": False,  # AdmittingDiagnosesDescription
+        "00081110": False,  # ReferencedStudySequence
+        "00100040": False,  # PatientSex
+        "00101010": False,  # PatientAge
+        "00101020": False,  # PatientSize
+        "00101030": False,  # PatientWeight
+        "00102180": False,  # Occupation
+        "001021B0": False,  # AdditionalPatientHistory
+        "00200010": False,  # StudyID
+    },
+    "series": {
+        "00080005": True,  # SpecificCharacterSet
+        "00080021": False,  # SeriesDate
+        "00080031": False,  # SeriesTime
+        "00080201": False,  # TimezoneOffsetFromUTC
+        "0008103E": False,  # SeriesDescription
+        "00200011": False,  # SeriesNumber
+        "00200060": False,  # Laterality
+        "00400245": False,  # PerformedProcedureStepStartTime
+        "00400275": False,  # RequestAttributesSequence
+    },
+    "instance": {
+        "00080005": True,  # SpecificCharacterSet
+        "00080016": False,  # SOPClassUID
+        "00080056": False,  # InstanceAvailability
+        "00080201": False,  # TimezoneOffsetFromUTC
+        "00200013": False,  # InstanceNumber
         "00280008": False,  # NumberOfFrames
         "00280010": False,  # Rows
         "00280011": False,  # Columns
@@ -170,12 +252,29 @@ def describe(tag: str) -> str:
 
 
 def attribute_level(tag: str) -> Level:
-    """The level of the information model an attribute belongs to."""
+    """The level of the information model an attribute belongs to (where the
+    index keeps it)."""
     if tag in MATCH_KEYS:
         return MATCH_KEYS[tag].level
     if tag in COMPUTED_LEVEL:
         return COMPUTED_LEVEL[tag]
     return level_of(tag)  # type: ignore[return-value]
+
+
+def return_level(tag: str, level: Level) -> Level:
+    """The level whose results carry `tag` in a search for `level` entities."""
+    return level if tag in EVERY_LEVEL else attribute_level(tag)
+
+
+def is_kept(tag: str) -> bool:
+    """Whether the index keeps or computes `tag`, so that a search can return
+    it: not bulk data, file meta information, group lengths, item delimiters,
+    trailing padding or the counts of NOT_COMPUTED."""
+    if tag == SPECIFIC_CHARACTER_SET:
+        return True
+    if tag in EXCLUDED_FROM_INDEX or tag in NOT_COMPUTED:
+        return False
+    return not (tag.startswith(("0002", "FFFE", "FFFC")) or tag.endswith("0000"))
 
 
 def vr_of(tag: str) -> str | None:

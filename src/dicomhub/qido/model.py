@@ -69,7 +69,10 @@ class Search:
 
     `study_uid` and `series_uid` come from the resource path; `returned` holds
     the tags to return beyond the level's defaults (match keys and
-    includefield), and `include_all` is ``includefield=all``.
+    includefield), and `include_all` is ``includefield=all``. The flags are
+    the parameters of PS3.18 §8.3.4.2, §8.3.4.5 and §8.3.4.6, and `charsets`
+    the ``charset`` parameter's values (§8.3.3.2); the answer's Warning
+    headers come from them (see ``dicomhub.qido.warnings``).
     """
 
     level: Level
@@ -80,3 +83,7 @@ class Search:
     include_all: bool
     limit: int
     offset: int
+    fuzzy: bool = False
+    empty_value_matching: bool = False
+    multiple_value_matching: bool = False
+    charsets: tuple[str, ...] = ()

@@ -7,13 +7,17 @@ message names the parameter, never its value (values can be patient data).
 
 dicomhub's choices where the standard leaves room:
 
-- a parameter given twice is a list: an entity matches if any value does;
+- an attribute given twice (also once by tag and once by keyword) is a list:
+  an entity matches if any value does; ``limit``, ``offset`` and the matching
+  flags given twice with different values are a 400;
 - UID lists may be separated by commas or backslashes (OHIF sends the latter);
   CS and number values may be listed the same way, other text with ``\\``;
 - person names match case-insensitively, in every script, and with
   ``fuzzymatching=true`` by word prefix (see `Words`);
 - ``limit`` defaults to 100 and is capped at 200, as in the Azure DICOM
-  service; the cap is announced with a Warning header, never a 400.
+  service; the cap is announced with a Warning header, never a 400;
+- ``emptyvaluematching`` and ``multiplevaluematching`` (PS3.18 §8.3.4.5-6) are
+  understood but not performed: ``true`` gets the standard's Warning.
 
 Known limits: no matching inside sequences; DT attributes are not indexed;
 StudyDate and StudyTime ranges are matched each on its own, never combined.
@@ -43,8 +47,13 @@ MAX_LIMIT = 200
 # Past any index's row count; also keeps the offset inside a 64-bit integer.
 MAX_OFFSET = 2**62
 
-# Content negotiation parameters (PS3.18 §8.3.3), handled by the service.
+# Content negotiation parameters (PS3.18 §8.3.3); `accept` is the service's.
 NEGOTIATION_PARAMETERS = frozenset({"accept", "charset"})
+
+PARAMETER_NAMES = (
+    "an attribute tag or keyword, includefield, fuzzymatching, "
+    "emptyvaluematching, multiplevaluematching, limit or offset"
+)
 
 _LIST_SEPARATORS = re.compile(r"[,\\]")
 _VALUE_SEPARATOR = re.compile(r"\\")
@@ -66,17 +75,31 @@ def parse_search(
     for name, value in parameters:
         values.setdefault(name, []).append(value)
 
-    limit = _limit(values.pop("limit", []))
-    offset = _offset(values.pop("offset", []))
-    fuzzy = _fuzzy(values.pop("fuzzymatching", []))
+    limit = _limit(_single("limit", values.pop("limit", [])))
+    offset = _offset(_single("offset", values.pop("offset", [])))
+    fuzzy = _flag("fuzzymatching", values.pop("fuzzymatching", []), "8.3.4.2")
+    empty = _flag("emptyvaluematching", values.pop("emptyvaluematching", []), "8.3.4.5")
+    multiple = _flag(
+        "multiplevaluematching", values.pop("multiplevaluematching", []), "8.3.4.6"
+    )
     include_all, included = _includefield(values.pop("includefield", []))
+    charsets = tuple(
+        item.strip().lower()
+        for value in values.pop("charset", [])
+        for item in value.split(",")
+        if item.strip()
+    )
     for name in NEGOTIATION_PARAMETERS:
         values.pop(name, None)
 
+    # A tag and its keyword name the same key; their values form one list.
+    by_tag: dict[str, list[str]] = {}
+    for name, given in values.items():
+        by_tag.setdefault(_attribute(name), []).extend(given)
+
     matches: list[Match] = []
     returned = set(included)
-    for name, given in values.items():
-        tag = _attribute(name)
+    for tag, given in by_tag.items():
         returned.add(tag)
         if all(_is_universal(value.strip()) for value in given):
             # Universal Matching (PS3.4 C.2.2.2.3) needs no index: any known
@@ -95,6 +118,10 @@ def parse_search(
         include_all=include_all,
         limit=limit,
         offset=offset,
+        fuzzy=fuzzy,
+        empty_value_matching=empty,
+        multiple_value_matching=multiple,
+        charsets=charsets,
     )
 
 
@@ -112,6 +139,17 @@ def _path_uid(uid: str | None, name: str) -> str | None:
             "dots, at most 64 characters)"
         )
     return uid
+
+
+def _single(name: str, given: list[str]) -> list[str]:
+    """A parameter that takes one value (Azure: allowed count 0..1); the same
+    value repeated is that value."""
+    if len(set(given)) > 1:
+        raise BadRequest(
+            f"{name} was given {len(given)} times with different values; "
+            "give it once (PS3.18 §8.3.4)"
+        )
+    return given
 
 
 def _limit(given: list[str]) -> int:
@@ -139,13 +177,14 @@ def _offset(given: list[str]) -> int:
     return MAX_OFFSET if len(text) > 18 else min(int(text), MAX_OFFSET)
 
 
-def _fuzzy(given: list[str]) -> bool:
-    if not given:
-        return False
-    text = given[-1].lower()
-    if text not in ("true", "false"):
-        raise BadRequest("fuzzymatching must be true or false (PS3.18 §8.3.4.2)")
-    return text == "true"
+def _flag(name: str, given: list[str], section: str) -> bool:
+    """A true/false parameter, false when absent (PS3.18 §8.3.4.2, .5, .6)."""
+    texts = {text.lower() for text in given}
+    if not texts <= {"true", "false"}:
+        raise BadRequest(f"{name} must be true or false (PS3.18 §{section})")
+    if len(texts) > 1:
+        raise BadRequest(f"{name} was given as both true and false; give it once")
+    return texts == {"true"}
 
 
 def _includefield(given: list[str]) -> tuple[bool, set[str]]:
@@ -183,8 +222,7 @@ def _attribute(name: str) -> str:
             "supported; match on a top-level attribute"
         )
     raise BadRequest(
-        f"unknown query parameter {_shown(name)}: expected an attribute tag "
-        "or keyword, includefield, fuzzymatching, limit or offset"
+        f"unknown query parameter {_shown(name)}: expected {PARAMETER_NAMES}"
     )
 
 

@@ -2,19 +2,24 @@
 
 A result holds the default attributes of its level; those of the levels above
 it when the resource spans them (all series, a study's instances, all
-instances); every match key and includefield attribute of its level or a
-level above it; and with ``includefield=all`` every attribute of its level.
-An attribute the response must carry but that has no value is sent as
-``{"vr": ...}`` alone (PS3.18 F.2.5).
+instances), or else the UIDs the resource path names (as the Azure DICOM
+service does); every match key and includefield attribute of its level or a
+level above it; and with ``includefield=all`` the Azure service's list for its
+level and every other attribute the index keeps there. An attribute the
+response must carry but that has no value is sent as ``{"vr": ...}`` alone
+(PS3.18 F.2.5). What was asked for but cannot be returned is listed in
+`ReturnFields.dropped`, for the answer's Warning header.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..index.query import Found, SearchPage
 from .keys import (
+    ALL_RETURN,
     DEFAULT_RETURN,
     INSTANCE_AVAILABILITY,
     LEVELS,
@@ -23,8 +28,11 @@ from .keys import (
     NUMBER_OF_STUDY_RELATED_INSTANCES,
     NUMBER_OF_STUDY_RELATED_SERIES,
     RETRIEVE_URL,
+    SPECIFIC_CHARACTER_SET,
     Level,
     attribute_level,
+    is_kept,
+    return_level,
     vr_of,
 )
 from .model import Search
@@ -39,12 +47,23 @@ STUDY_AGGREGATES = frozenset(
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """A requested attribute that is not returned: `level` is the lower level
+    it belongs to, or None when the index does not keep it at all."""
+
+    tag: str
+    level: Level | None
+
+
+@dataclass(frozen=True)
 class ReturnFields:
     """Per level, the tags to return: True if always present, False if only
-    when known; `include_all` names the level whose every attribute goes."""
+    when known; `include_all` names the level whose every attribute goes;
+    `dropped` the requested attributes that are not returned."""
 
     levels: dict[Level, dict[str, bool]]
     include_all: Level | None
+    dropped: tuple[Dropped, ...] = field(default=())
 
     @property
     def study_aggregates(self) -> bool:
@@ -56,26 +75,44 @@ class ReturnFields:
 
 
 def return_fields(search: Search) -> ReturnFields:
-    levels: dict[Level, dict[str, bool]] = {
-        search.level: dict(DEFAULT_RETURN[search.level])
-    }
+    own = dict(DEFAULT_RETURN[search.level])
+    if search.include_all:
+        for tag, required in ALL_RETURN[search.level].items():
+            own[tag] = required or own.get(tag, False)
+    levels: dict[Level, dict[str, bool]] = {search.level: own}
 
     # PS3.18 §10.6.3.3.2-3: a resource that spans the levels above its own
-    # (All Series; Study's Instances; All Instances) returns their defaults.
-    if search.level != "study" and search.study_uid is None:
-        levels["study"] = dict(DEFAULT_RETURN["study"])
-    if search.level == "instance" and search.series_uid is None:
-        levels["series"] = dict(DEFAULT_RETURN["series"])
+    # (All Series; Study's Instances; All Instances) returns their defaults;
+    # one below a given study or series returns its UID (Azure: "UIDs in the
+    # resource url").
+    if search.level != "study":
+        if search.study_uid is None:
+            levels["study"] = dict(DEFAULT_RETURN["study"])
+        else:
+            levels["study"] = {"0020000D": True}
+    if search.level == "instance":
+        if search.series_uid is None:
+            levels["series"] = dict(DEFAULT_RETURN["series"])
+        else:
+            levels["series"] = {"0020000E": True}
 
     # Match keys and includefield attributes of this level or one above;
-    # those of lower levels are left out (PS3.18 §10.6.3.3.1).
+    # those of lower levels are left out (PS3.18 §10.6.3.3.1), and so is what
+    # the index does not keep.
     depth = LEVELS.index(search.level)
-    for tag in search.returned:
-        level = attribute_level(tag)
-        if LEVELS.index(level) <= depth:
+    dropped: list[Dropped] = []
+    for tag in sorted(search.returned):
+        level = return_level(tag, search.level)
+        if not is_kept(tag):
+            dropped.append(Dropped(tag, None))
+        elif LEVELS.index(level) <= depth:
             levels.setdefault(level, {})[tag] = True
+        else:
+            dropped.append(Dropped(tag, level))
 
-    return ReturnFields(levels, search.level if search.include_all else None)
+    return ReturnFields(
+        levels, search.level if search.include_all else None, tuple(dropped)
+    )
 
 
 def build_item(
@@ -83,6 +120,7 @@ def build_item(
 ) -> dict[str, Any]:
     """The DICOM JSON object of one result; `root` is the DICOMweb root URL."""
     item: dict[str, Any] = {}
+    charset: bool | None = None  # SpecificCharacterSet: None if not wanted
 
     # From the top down, so that RetrieveURL and the like of the result's own
     # level replace those of the levels above it.
@@ -94,15 +132,32 @@ def build_item(
         if fields.include_all == level:
             item.update(attrs)
         for tag, required in wanted.items():
+            if tag == SPECIFIC_CHARACTER_SET:
+                charset = bool(charset) or required
+                continue
             value = _computed(tag, level, found, page, root)
             if value is None:
                 value = attrs.get(tag)
+            kept_at = attribute_level(tag)
+            if value is None and LEVELS.index(kept_at) < LEVELS.index(level):
+                # Kept with a level above, such as TimezoneOffsetFromUTC with
+                # the study, which every level's results carry.
+                value = _attrs(found, kept_at).get(tag)
             if value is None and required:
                 vr = vr_of(tag)
                 value = {"vr": vr} if vr else None
             if value is not None:
                 item[tag] = value
+
+    # The JSON is UTF-8 (PS3.18 F.2); SpecificCharacterSet says so when asked
+    # for, and by default when the text goes beyond ASCII (Type 1C).
+    if charset or (charset is not None and not _is_ascii(item)):
+        item[SPECIFIC_CHARACTER_SET] = {"vr": "CS", "Value": ["ISO_IR 192"]}
     return dict(sorted(item.items()))
+
+
+def _is_ascii(item: dict[str, Any]) -> bool:
+    return json.dumps(item, ensure_ascii=False).isascii()
 
 
 def _attrs(found: Found, level: Level) -> dict[str, Any]:

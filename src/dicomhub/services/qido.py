@@ -22,6 +22,7 @@ from ..index.query import run_search
 from ..qido.keys import Level
 from ..qido.params import parse_search
 from ..qido.results import build_item, return_fields
+from ..qido.warning import search_warnings
 from ..web import DICOM_JSON, base_url, dicom_json_response, dicomweb_root, services
 
 # Media ranges under which application/dicom+json is acceptable; the XML
@@ -85,14 +86,18 @@ def _searcher(level: Level) -> Callable[[Request], Awaitable[Response]]:
 
         root = dicomweb_root(request)
         items = [build_item(found, fields, page, root) for found in page.found]
-        headers = {}
+
+        # PS3.18 §8.3.4: what was asked for but not done is said in a Warning,
+        # one warning-value each, in one comma-separated field (RFC 9110 §5.3).
+        texts = search_warnings(query, fields)
         if page.more:
             # PS3.18 §8.3.4.4.1: matches remain past this page (because of
             # the limit or the server's cap); the client pages on with offset.
-            headers["Warning"] = (
-                f'299 {_warning_agent(request)}: "There are additional results '
-                'that can be requested"'
-            )
+            texts.append("There are additional results that can be requested")
+        agent = _warning_agent(request)
+        headers = {}
+        if texts:
+            headers["Warning"] = ", ".join(f'299 {agent}: "{text}"' for text in texts)
         return dicom_json_response(items, headers=headers)
 
     search.__name__ = f"search_for_{level}"

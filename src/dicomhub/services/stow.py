@@ -33,7 +33,8 @@ of failing with 45070. The new file goes in under its own key, the index row
 then points at it (one transaction, with a change feed ``create`` entry that
 marks the earlier ones ``replaced``), and the old file is removed last, so a
 crash at any step leaves the index naming a whole file. The study and series
-keep the attributes of their first instance, as for POST. An instance stored
+rows take the replacement's attributes too (the Azure service's "latest
+wins"); a POST of a further instance leaves them as they are. An instance stored
 under another study or series is refused with 45071, not moved.
 
 Known limit: a retrieve that looked up the old file just before it was
