@@ -13,7 +13,9 @@ from PIL import Image
 from dicomhub.dicom.frames import StoredPixels
 from dicomhub.dicom.render import (
     PNG,
+    Region,
     RenderOptions,
+    Viewport,
     Window,
     apply_window,
     parse_quality,
@@ -53,11 +55,14 @@ def test_parse_window() -> None:
 
 
 def test_parse_viewport_and_quality() -> None:
-    assert parse_viewport("64,32") == (64, 32)
-    with pytest.raises(BadRequest, match="cropping"):
-        parse_viewport("64,64,0,0,10,10")
-    with pytest.raises(BadRequest, match="viewport"):
-        parse_viewport("0,10")
+    assert parse_viewport("64,32") == Viewport(64, 32)
+    assert parse_viewport("64,64,0,0,10,10") == Viewport(64, 64, Region(0, 0, 10, 10))
+    assert parse_viewport("64,64,,2.6,-10,") == Viewport(
+        64, 64, Region(0, 3, 10, None, flip_x=True)
+    )
+    for bad in ("0,10", "64,64,0,0", "64,64,-1,0,10,10", "64,64,0,0,0,10"):
+        with pytest.raises(BadRequest, match="vw,vh,sx,sy,sw,sh"):
+            parse_viewport(bad)
     assert parse_quality("75") == 75
     with pytest.raises(BadRequest, match="quality"):
         parse_quality("101")
@@ -113,7 +118,7 @@ def test_palette_colour_goes_through_its_tables() -> None:
 def test_viewport_bounds_the_size_and_keeps_the_aspect() -> None:
     image = rendered(
         dicomdata.sample_path("JPEG2000.dcm").read_bytes(),
-        RenderOptions(viewport=(128, 128)),
+        RenderOptions(viewport=Viewport(128, 128)),
     )
 
     assert image.format == "JPEG"

@@ -306,8 +306,11 @@ async function main() {
   await run('MR frame 1, decoded', 'retrieveInstanceFrames', frames(mr, '1'));
   await run('MR frame 1 as image/jp2', 'retrieveInstanceFrames', frames(mr, '1',
     [{ mediaType: 'image/jp2', transferSyntaxUID: '1.2.840.10008.1.2.4.90' }]));
-  await run('CT frame 1 as image/jp2 (not stored so: 406)', 'retrieveInstanceFrames',
+  await run('CT frame 1 as image/jp2 (transcoded)', 'retrieveInstanceFrames',
     frames(ct, '1', [{ mediaType: 'image/jp2' }]));
+  await run('CT frame 1 as JPEG Baseline (16-bit: 406)', 'retrieveInstanceFrames',
+    frames(ct, '1',
+      [{ mediaType: 'image/jpeg', transferSyntaxUID: '1.2.840.10008.1.2.4.50' }]));
 
   // Rendered and thumbnail resources (PS3.18 §10.4.1.1.4, §10.4.1.1.5).
   const image = call => async () => describeImage(await call());

@@ -1,5 +1,6 @@
 """Pixel data of a stored instance: its frames, as stored or decoded, and
-whole instances transcoded to a native transfer syntax.
+whole instances decoded to a native transfer syntax. Choosing a syntax and
+encoding into a compressed one is dicomhub.dicom.transcode.
 
 The header is parsed when a `StoredPixels` is made, so a damaged file fails
 there, before an HTTP answer has started. Frames are then read one at a time
@@ -17,7 +18,6 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -35,9 +35,6 @@ EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
-
-# The native transfer syntaxes an instance can be transcoded to.
-NATIVE_TARGETS = frozenset({EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN})
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -81,63 +78,6 @@ def can_decode(transfer_syntax: str) -> bool:
     except (NotImplementedError, ValueError):
         # ValueError: not a transfer syntax pydicom knows.
         return False
-
-
-def instance_target(syntaxes: tuple[str, ...], stored: str) -> str | None:
-    """The transfer syntax to send an instance stored in `stored` in, when the
-    client accepts `syntaxes` (``*``: as stored; none given: Explicit VR Little
-    Endian, PS3.18 §8.7.3); None when no accepted one can be made."""
-    requested = syntaxes or (EXPLICIT_VR_LITTLE_ENDIAN,)
-    if "*" in requested or stored in requested:
-        return stored
-    for syntax in requested:
-        if syntax in NATIVE_TARGETS and can_decode(stored):
-            return syntax
-    return None
-
-
-@dataclass(frozen=True)
-class FramePlan:
-    """How frames are sent: the media type and transfer syntax label of each
-    part, and whether the stored frames are decoded first."""
-
-    media_type: str
-    transfer_syntax: str
-    decode: bool
-
-    @property
-    def content_type(self) -> str:
-        return f"{self.media_type}; transfer-syntax={self.transfer_syntax}"
-
-
-def plan_frames(
-    media_type: str, syntaxes: tuple[str, ...], pixels: StoredPixels
-) -> FramePlan | None:
-    """How to send the frames of `pixels` as `media_type` in one of `syntaxes`
-    (``*``: as stored; none given: the media type's default); None when that
-    cannot be done. Frames are never compressed here."""
-    stored = str(pixels.transfer_syntax)
-    as_stored = "*" in syntaxes or stored in syntaxes
-
-    if media_type == OCTET_STREAM:
-        if not pixels.encapsulated:
-            # Native frames are the same bytes in every native syntax; they are
-            # sent little endian and labelled so (PS3.18 §8.7.3).
-            if syntaxes and not as_stored and not NATIVE_TARGETS & set(syntaxes):
-                return None
-            return FramePlan(OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN, False)
-        if as_stored:
-            return FramePlan(OCTET_STREAM, stored, False)
-        wants_native = not syntaxes or EXPLICIT_VR_LITTLE_ENDIAN in syntaxes
-        if wants_native and can_decode(stored):
-            return FramePlan(OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN, True)
-        return None
-
-    # image/jp2 and the like: the frames as stored when they are of that kind.
-    allowed = FRAME_MEDIA_TYPES.get(media_type, frozenset())
-    if pixels.encapsulated and stored in allowed and (not syntaxes or as_stored):
-        return FramePlan(media_type, stored, False)
-    return None
 
 
 def cannot_decode(transfer_syntax: str) -> NotAcceptable:

@@ -8,15 +8,26 @@ maximum. MONOCHROME1 is inverted so that higher values are darker, as the
 standard displays it (PS3.3 C.7.6.3.1.2). Colour is kept: RGB and decoded
 YCbCr as they are, PALETTE COLOR through its lookup tables.
 
-Known limits: presentation states, overlays and ICC profiles are not
-applied; a viewport crops nothing, it only bounds the size.
+Then, in the order of PS3.18 §8.3.5.1: the source region of a cropping
+viewport (``vw,vh,sx,sy,sw,sh``) is cut out of the rendered frame and mirrored
+where ``sw`` or ``sh`` is negative, then scaled to fit ``vw`` x ``vh``
+keeping its aspect ratio; a plain ``vw,vh`` only bounds the size and never
+enlarges. Annotations (patient, technique) are burned in last.
+
+Known limits: presentation states, overlays, shutters and ICC profiles are not
+applied; a viewport answer is the fitted image, not padded to ``vw`` x ``vh``;
+only the JPEG and PNG media types are made (no GIF, no video), so a multi-frame
+instance renders one frame at a time; a small region may be magnified up to
+8192 x 8192 pixels, which takes memory and time; annotation text uses Pillow's
+own font, which holds ASCII only (accents are dropped, other letters are ``?``).
 """
 
 from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,12 +37,13 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 
 from ..errors import BadRequest
+from .annotate import annotate, parse_annotation
 
 JPEG = "image/jpeg"
 PNG = "image/png"
 MEDIA_TYPES = (JPEG, PNG)
 
-# PS3.18 §8.3.5.1.3 names the VOI LUT functions in lower case.
+# PS3.18 §8.3.5.1.4 names the VOI LUT functions in lower case.
 WINDOW_FUNCTIONS = {
     "linear": "LINEAR",
     "linear-exact": "LINEAR_EXACT",
@@ -47,20 +59,84 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Region:
+    """The source image region of a cropping viewport (PS3.18 §8.3.5.1.3), in
+    pixels of the frame: its top left corner and its size (None: up to the
+    image's edge), mirrored left to right and top to bottom when asked."""
+
+    x: int = 0
+    y: int = 0
+    width: int | None = None
+    height: int | None = None
+    flip_x: bool = False
+    flip_y: bool = False
+
+
+@dataclass(frozen=True)
+class Viewport:
+    """``viewport=vw,vh[,sx,sy,sw,sh]`` (PS3.18 §8.3.5.1.3)."""
+
+    width: int
+    height: int
+    region: Region | None = None
+
+
+@dataclass(frozen=True)
 class RenderOptions:
     media_type: str = JPEG
     window: Window | None = None
     quality: int = 90
-    viewport: tuple[int, int] | None = None
+    viewport: Viewport | None = None
+    annotation: frozenset[str] = frozenset()
+
+    def as_type(self, media_type: str) -> RenderOptions:
+        return replace(self, media_type=media_type)
+
+
+class RegionOutside(BadRequest):
+    """The viewport's source region starts beyond the image."""
+
+
+# The largest viewport side; a region may be magnified up to it.
+MAX_VIEWPORT = 8192
+
+VIEWPORT_FORM = (
+    "viewport is vw,vh or vw,vh,sx,sy,sw,sh in pixels, for example "
+    "viewport=512,512 or viewport=256,256,0,0,128,128; vw and vh are 1 to "
+    f"{MAX_VIEWPORT}, sx and sy are not negative, any of sx,sy,sw,sh may be "
+    "left empty (0, 0 and the rest of the image), and a negative sw or sh "
+    "mirrors the region (PS3.18 §8.3.5.1.3)"
+)
+
+
+def parse_query(
+    query: Mapping[str, str], default_viewport: Viewport | None = None
+) -> RenderOptions:
+    """The rendering query parameters of PS3.18 §8.3.5.1: ``window``,
+    ``viewport``, ``quality`` and ``annotation``; the media type is left to
+    the caller (`RenderOptions.as_type`)."""
+    viewport = default_viewport
+    if "viewport" in query:
+        viewport = parse_viewport(query["viewport"])
+    return RenderOptions(
+        window=parse_window(query["window"]) if "window" in query else None,
+        quality=parse_quality(query["quality"]) if "quality" in query else 90,
+        viewport=viewport,
+        annotation=(
+            parse_annotation(query["annotation"])
+            if "annotation" in query
+            else frozenset()
+        ),
+    )
 
 
 def parse_window(text: str) -> Window:
-    """``center,width[,function]`` (PS3.18 §8.3.5.1.3)."""
+    """``center,width[,function]`` (PS3.18 §8.3.5.1.4)."""
     parts = [part.strip() for part in text.split(",")]
     if len(parts) not in (2, 3):
         raise BadRequest(
             "window must be center,width,function, for example "
-            "window=40,400,linear (PS3.18 §8.3.5.1.3)"
+            "window=40,400,linear (PS3.18 §8.3.5.1.4)"
         )
     try:
         center, width = float(parts[0]), float(parts[1])
@@ -76,21 +152,50 @@ def parse_window(text: str) -> Window:
     return Window(center, width, function)
 
 
-def parse_viewport(text: str) -> tuple[int, int]:
-    """``vw,vh`` (PS3.18 §8.3.5.1); the cropping form is not supported."""
+def parse_viewport(text: str) -> Viewport:
+    """``vw,vh`` or ``vw,vh,sx,sy,sw,sh`` (PS3.18 §8.3.5.1.3).
+
+    Region values may be decimals, rounded to whole pixels; an empty one takes
+    its default. A negative ``sw`` or ``sh`` takes the region of that size
+    and mirrors it, as Orthanc does.
+    """
     parts = [part.strip() for part in text.split(",")]
-    if len(parts) != 2:
-        raise BadRequest(
-            "viewport must be vw,vh (the cropping form sx,sy,sw,sh is not "
-            "supported here)"
-        )
+    if len(parts) not in (2, 6):
+        raise BadRequest(VIEWPORT_FORM)
     try:
         width, height = int(parts[0]), int(parts[1])
     except ValueError:
-        raise BadRequest("viewport width and height must be integers") from None
-    if not (0 < width <= 8192 and 0 < height <= 8192):
-        raise BadRequest("viewport width and height must be between 1 and 8192")
-    return width, height
+        raise BadRequest(VIEWPORT_FORM) from None
+    if not (0 < width <= MAX_VIEWPORT and 0 < height <= MAX_VIEWPORT):
+        raise BadRequest(VIEWPORT_FORM)
+    if len(parts) == 2:
+        return Viewport(width, height)
+
+    x, y, region_width, region_height = (_pixels(part) for part in parts[2:])
+    if (x or 0) < 0 or (y or 0) < 0 or region_width == 0 or region_height == 0:
+        raise BadRequest(VIEWPORT_FORM)
+    region = Region(
+        x=x or 0,
+        y=y or 0,
+        width=None if region_width is None else abs(region_width),
+        height=None if region_height is None else abs(region_height),
+        flip_x=region_width is not None and region_width < 0,
+        flip_y=region_height is not None and region_height < 0,
+    )
+    return Viewport(width, height, region)
+
+
+def _pixels(text: str) -> int | None:
+    """A region value in whole pixels; None when left empty."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadRequest(VIEWPORT_FORM) from None
+    if not math.isfinite(value):
+        raise BadRequest(VIEWPORT_FORM)
+    return round(value)
 
 
 def parse_quality(text: str) -> int:
@@ -109,8 +214,17 @@ def render(frame: np.ndarray, ds: Dataset, index: int, options: RenderOptions) -
     header `ds`, encoded as `options.media_type`."""
     image = Image.fromarray(to_8bit(frame, ds, index, options.window))
 
-    if options.viewport is not None:
-        image.thumbnail(options.viewport, Image.Resampling.LANCZOS)
+    # PS3.18 §8.3.5.1: the source region after the presentation (windowing),
+    # the viewport after the region, annotations after everything.
+    viewport = options.viewport
+    if viewport is not None and viewport.region is not None:
+        image = _crop(image, viewport.region)
+    if viewport is not None:
+        image = _fit(image, viewport)
+    if options.annotation:
+        image = annotate(
+            image, ds, index, options.annotation, _shown_window(ds, index, options)
+        )
 
     buffer = io.BytesIO()
     if options.media_type == PNG:
@@ -118,6 +232,56 @@ def render(frame: np.ndarray, ds: Dataset, index: int, options: RenderOptions) -
     else:
         image.save(buffer, format="JPEG", quality=options.quality)
     return buffer.getvalue()
+
+
+def _crop(image: Image.Image, region: Region) -> Image.Image:
+    """The part of `image` under `region`, which is cut at the image's edges."""
+    columns, rows = image.size
+    if region.x >= columns or region.y >= rows:
+        raise RegionOutside(
+            f"the viewport region starts at sx={region.x}, sy={region.y}, outside "
+            f"this image of {columns} x {rows} pixels; sx must be below "
+            f"{columns} and sy below {rows} (PS3.18 §8.3.5.1.3)"
+        )
+    right = columns if region.width is None else min(columns, region.x + region.width)
+    bottom = rows if region.height is None else min(rows, region.y + region.height)
+    image = image.crop((region.x, region.y, right, bottom))
+
+    if region.flip_x:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if region.flip_y:
+        image = image.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    return image
+
+
+def _fit(image: Image.Image, viewport: Viewport) -> Image.Image:
+    """`image` scaled to the largest size inside the viewport with the same
+    aspect ratio. A plain ``vw,vh`` is a bound (as the rows and columns of
+    WADO-URI, PS3.18 §8.2.2) and never enlarges; a region is scaled up too,
+    magnifying it being what a region is for."""
+    if viewport.region is None:
+        image.thumbnail((viewport.width, viewport.height), Image.Resampling.LANCZOS)
+        return image
+
+    scale = min(viewport.width / image.width, viewport.height / image.height)
+    size = (
+        min(viewport.width, max(1, round(image.width * scale))),
+        min(viewport.height, max(1, round(image.height * scale))),
+    )
+    if size == image.size:
+        return image
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def _shown_window(
+    ds: Dataset, index: int, options: RenderOptions
+) -> tuple[float, float] | None:
+    """The (center, width) a greyscale frame was shown with, for annotation."""
+    photometric = str(ds.get("PhotometricInterpretation") or "MONOCHROME2")
+    if not photometric.startswith("MONOCHROME"):
+        return None
+    window = options.window or _dataset_window(ds, index)
+    return None if window is None else (window.center, window.width)
 
 
 def to_8bit(

@@ -10,8 +10,9 @@ that cannot be made (PS3.18 §8.7.5), and 500 for a damaged stored file.
 Transfer syntaxes: ``transfer-syntax=*`` sends what is stored. Without a
 transfer syntax the default is Explicit VR Little Endian (PS3.18 §8.7.3),
 and instances or frames stored in another syntax are transcoded with pydicom
-(406 when no installed decoder reads the stored one). Compressed targets are
-only offered as stored.
+(406 when no installed decoder reads the stored one). Instances and frames
+are also encoded into RLE, JPEG-LS, JPEG 2000 and JPEG Baseline on request
+(dicomhub.dicom.transcode); 406 says why a source cannot become one.
 
 Metadata carries a strong ETag computed from the index alone, and answers
 ``If-None-Match`` with 304; a single-part bulk data answer honours one
@@ -46,21 +47,27 @@ from ..dicom.frames import (
     FRAME_MEDIA_TYPES,
     OCTET_STREAM,
     PIXEL_DATA,
-    FramePlan,
     NoPixelData,
     StoredPixels,
-    instance_target,
-    plan_frames,
-    transcode_instance,
 )
 from ..dicom.render import (
     JPEG,
     PNG,
+    RegionOutside,
     RenderOptions,
-    parse_quality,
-    parse_viewport,
-    parse_window,
+    Viewport,
+    parse_query,
     render,
+)
+from ..dicom.transcode import (
+    CannotMake,
+    FramePlan,
+    StoredSource,
+    frame_in,
+    instance_target,
+    plan_frames,
+    read_source,
+    transcode_instance,
 )
 from ..errors import BadRequest, NotAcceptable, NotFound
 from ..index import StoredInstance
@@ -170,19 +177,13 @@ async def retrieve(request: Request) -> Response:
         default=Wanted(DICOM, (), True),
     )
 
-    for choice in wanted:
-        targets = [
-            instance_target(choice.transfer_syntaxes, item.transfer_syntax_uid)
-            for item in found
-        ]
-        if all(targets):
-            break
-    else:
+    if not wanted:
         raise NotAcceptable(
             "no representation fits Accept; ask for multipart/related; "
             'type="application/dicom" with transfer-syntax=* (as stored) or '
             f"{EXPLICIT_VR_LITTLE_ENDIAN} (PS3.18 §8.7.3)"
         )
+    choice, targets = await run_in_threadpool(_instance_targets, svc, found, wanted)
 
     parts = await _started(_instance_parts(svc, root, found, targets))
     if choice.multipart:
@@ -190,11 +191,48 @@ async def retrieve(request: Request) -> Response:
     return _single_response(parts)
 
 
+def _instance_targets(
+    svc: Services, found: list[StoredInstance], wanted: list[Wanted]
+) -> tuple[Wanted, list[str]]:
+    """The first representation in `wanted` every instance can be sent in,
+    and each instance's transfer syntax in it: the first of the accepted
+    syntaxes that instance can be made in (PS3.18 §8.7.8.2 lets it differ
+    from part to part). A stored file is read only to check a compressed
+    syntax, at most once."""
+    sources: dict[str, StoredSource] = {}
+
+    def source(item: StoredInstance) -> StoredSource:
+        if item.blob_key not in sources:
+            with svc.store.open(item.blob_key) as fp:
+                sources[item.blob_key] = read_source(fp)
+        return sources[item.blob_key]
+
+    reasons: list[str] = []
+    for choice in wanted:
+        try:
+            targets = [
+                instance_target(
+                    choice.transfer_syntaxes,
+                    item.transfer_syntax_uid,
+                    lambda item=item: source(item),
+                )
+                for item in found
+            ]
+        except CannotMake as exc:
+            if exc.reason not in reasons:
+                reasons.append(exc.reason)
+            continue
+        return choice, targets
+    raise NotAcceptable(
+        f"no accepted transfer syntax can be made: {' / '.join(reasons)} "
+        "(PS3.18 §8.7.3)"
+    )
+
+
 def _instance_parts(
-    svc: Services, root: str, found: list[StoredInstance], targets: list[str | None]
+    svc: Services, root: str, found: list[StoredInstance], targets: list[str]
 ) -> Iterator[OutgoingPart]:
     for item, target in zip(found, targets, strict=True):
-        assert target is not None
         if target == item.transfer_syntax_uid:
             chunks: list[bytes] | Iterator[bytes] = svc.store.iter_bytes(item.blob_key)
         else:
@@ -337,7 +375,8 @@ async def frames(request: Request) -> Response:
     if not wanted:
         raise NotAcceptable(
             'frames are sent as multipart/related; type="application/octet-stream" '
-            "(or the image/* type of their compressed syntax); Accept names "
+            '(or "image/jpeg", "image/jls", "image/jp2", "image/jpx", '
+            '"image/dicom-rle"); Accept names '
             "none of these (PS3.18 §8.7.3)"
         )
 
@@ -361,14 +400,18 @@ def _choose_frame_plan(
     wanted: list[Wanted], pixels: StoredPixels
 ) -> tuple[Wanted, FramePlan]:
     """The first representation in `wanted` the frames can be sent in."""
+    reasons: list[str] = []
     for choice in wanted:
-        plan = plan_frames(choice.media_type, choice.transfer_syntaxes, pixels)
-        if plan is not None:
-            return choice, plan
+        try:
+            return choice, plan_frames(
+                choice.media_type, choice.transfer_syntaxes, pixels
+            )
+        except CannotMake as exc:
+            if exc.reason not in reasons:
+                reasons.append(exc.reason)
     raise NotAcceptable(
-        f"the frames are stored as {pixels.transfer_syntax.name}; ask for "
-        "them as stored (transfer-syntax=*) or, when this server can "
-        "decode them, as 1.2.840.10008.1.2.1; compressing is not offered"
+        f"the frames cannot be sent as asked: {' / '.join(reasons)} "
+        "(PS3.18 §8.7.3)"
     )
 
 
@@ -377,12 +420,8 @@ def _frame_parts(
 ) -> Iterator[OutgoingPart]:
     try:
         for number in numbers:
-            if plan.decode:
-                data = pixels.decoded_frame(number - 1)
-            elif pixels.encapsulated:
-                data = pixels.encoded_frame(number - 1)
-            else:
-                data = pixels.native_frame(number - 1)
+            # Decoded and encoded one frame at a time, when the plan says so.
+            data = frame_in(plan, pixels, number - 1)
             yield OutgoingPart(plan.content_type, [data])
     finally:
         fp.close()
@@ -556,38 +595,41 @@ def _pixel_data_parts(fp: BinaryIO, pixels: StoredPixels) -> Iterator[OutgoingPa
 # Rendered and thumbnail (PS3.18 §10.4, §8.3.5) -----------------------------------
 
 
-def _render_options(request: Request, thumbnail: bool) -> RenderOptions:
+# Both alone and as the parts of multipart/related (PS3.18 §8.7.4, §8.6).
+RENDERED_TYPES = (JPEG, PNG)
+
+
+def _render_options(
+    request: Request, default_viewport: Viewport | None
+) -> RenderOptions:
+    """The rendering query parameters (PS3.18 §8.3.5.1), as JPEG until
+    `_rendered_choice` picks the media type."""
+    return parse_query(request.query_params, default_viewport)
+
+
+def _rendered_choice(
+    request: Request, *, single: bool, multipart: bool, parts_by_default: bool
+) -> Wanted:
+    """The representation Accept prefers among a lone image (when `single`)
+    and a multipart/related of images (when `multipart`, PS3.18 §10.4.3.3);
+    without a preference, JPEG parts when `parts_by_default`, else one JPEG."""
     wanted = acceptable(
         _accept(request),
-        single_types=(JPEG, PNG),
-        default=Wanted(JPEG, (), False),
+        part_types=RENDERED_TYPES if multipart else (),
+        single_types=RENDERED_TYPES if single else (),
+        default=Wanted(JPEG, (), parts_by_default),
     )
-    if not wanted:
-        raise NotAcceptable(
-            "rendered images are offered as image/jpeg or image/png; send one "
-            "of these in Accept (PS3.18 §8.7.4)"
-        )
-    query = request.query_params
-    viewport = parse_viewport(query["viewport"]) if "viewport" in query else None
-    if thumbnail and viewport is None:
-        viewport = (THUMBNAIL_SIZE, THUMBNAIL_SIZE)
-    return RenderOptions(
-        media_type=wanted[0].media_type,
-        window=parse_window(query["window"]) if "window" in query else None,
-        quality=parse_quality(query["quality"]) if "quality" in query else 90,
-        viewport=viewport,
+    if wanted:
+        return wanted[0]
+    offered = []
+    if single:
+        offered.append("image/jpeg or image/png")
+    if multipart:
+        offered.append('multipart/related; type="image/jpeg" (or "image/png")')
+    raise NotAcceptable(
+        f"this rendered resource is offered as {' or as '.join(offered)}; Accept "
+        "names none of these (PS3.18 §8.7.4)"
     )
-
-
-def _rendered_frame(request: Request) -> int:
-    text = request.path_params.get("frames")
-    if text is None:
-        # A multi-frame instance renders as its first frame.
-        return 1
-    numbers = _frame_numbers(text)
-    if len(numbers) != 1:
-        raise BadRequest("render one frame at a time, for example frames/1/rendered")
-    return numbers[0]
 
 
 def _render_instance(
@@ -600,33 +642,142 @@ def _render_instance(
         return render(frame, pixels.header, number - 1, options)
 
 
-async def rendered(request: Request) -> Response:
-    options = _render_options(request, thumbnail=False)
-    number = _rendered_frame(request)
-    item = (await _find(request))[0]
-    body = await run_in_threadpool(
-        _render_instance, services(request), item, number, options
-    )
+def _image_response(body: bytes, options: RenderOptions) -> Response:
     return Response(body, media_type=options.media_type, headers=VARY_ACCEPT)
+
+
+async def rendered(request: Request) -> Response:
+    """A rendered study, series, instance or frame list (PS3.18 §10.4.1.1.3)."""
+    text = request.path_params.get("frames")
+    numbers = _frame_numbers(text) if text is not None else None
+    parameters = _render_options(request, None)
+    if "instance" in request.path_params:
+        return await _rendered_instance(request, numbers, parameters)
+
+    found = await _find(request)
+    svc = services(request)
+    # One image per instance; a lone image when only one instance is stored
+    # here and Accept asks for it, as dcm4chee answers.
+    choice = _rendered_choice(
+        request, single=len(found) == 1, multipart=True, parts_by_default=True
+    )
+    options = parameters.as_type(choice.media_type)
+    if not choice.multipart:
+        body = await run_in_threadpool(_first_image, svc, found, options, 1)
+        return _image_response(body, options)
+    parts = _rendered_instance_parts(svc, dicomweb_root(request), found, options)
+    return _multipart_response(await _started(parts), options.media_type)
+
+
+async def _rendered_instance(
+    request: Request, numbers: list[int] | None, parameters: RenderOptions
+) -> Response:
+    """An instance renders as its first frame (as in Orthanc); frames/{list}
+    as the listed frames, one part each (as in dcm4chee)."""
+    several = numbers is not None and len(numbers) > 1
+    choice = _rendered_choice(
+        request, single=not several, multipart=True, parts_by_default=several
+    )
+    options = parameters.as_type(choice.media_type)
+    item = (await _find(request))[0]
+    svc = services(request)
+    if not choice.multipart:
+        number = numbers[0] if numbers else 1
+        body = await run_in_threadpool(_render_instance, svc, item, number, options)
+        return _image_response(body, options)
+    url = _instance_url(dicomweb_root(request), item)
+    parts = _rendered_frame_parts(svc, url, item, numbers, options)
+    return _multipart_response(await _started(parts), options.media_type)
+
+
+def _rendered_frame_parts(
+    svc: Services,
+    url: str,
+    item: StoredInstance,
+    numbers: list[int] | None,
+    options: RenderOptions,
+) -> Iterator[OutgoingPart]:
+    """The frames `numbers` of `item` (None: its first frame, as the instance
+    itself), each rendered when its part is sent."""
+    fp, pixels = _open_pixels(svc, item)
+    with fp:
+        _check_frames(pixels, numbers or [1])
+        for number in numbers or [1]:
+            frame = pixels.frame_array(number - 1)
+            body = render(frame, pixels.header, number - 1, options)
+            resource = f"{url}/frames/{number}" if numbers else url
+            location = resource + "/rendered"
+            yield OutgoingPart(options.media_type, [body], location=location)
+
+
+def _rendered_instance_parts(
+    svc: Services, root: str, found: list[StoredInstance], options: RenderOptions
+) -> Iterator[OutgoingPart]:
+    """One part per instance with pixel data, its first frame, rendered when
+    its part is sent.
+
+    An instance without pixel data is left out, and so is one that cannot be
+    rendered (pixel data this server cannot decode, a viewport region outside
+    its image): the answer has started by then. When nothing renders, the
+    first such failure is raised, else 404.
+    """
+    sent = 0
+    failure: NotAcceptable | RegionOutside | None = None
+    for item in found:
+        try:
+            body = _render_instance(svc, item, 1, options)
+        except NotFound:
+            continue
+        except (NotAcceptable, RegionOutside) as exc:
+            logger.info("rendered: an instance is left out: %s", exc.message)
+            failure = failure or exc
+            continue
+        sent += 1
+        location = _instance_url(root, item) + "/rendered"
+        yield OutgoingPart(options.media_type, [body], location=location)
+    if sent == 0:
+        raise failure or NotFound(
+            "nothing stored here has pixel data, so there is no image to render"
+        )
 
 
 async def thumbnail(request: Request) -> Response:
-    """The first image of the instance, series or study, small."""
-    options = _render_options(request, thumbnail=True)
+    """The first image of the instance, series or study, small; or the one
+    frame named by frames/{frame}/thumbnail (PS3.18 §10.4.1.1.4)."""
+    parameters = _render_options(request, Viewport(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    choice = _rendered_choice(
+        request, single=True, multipart=False, parts_by_default=False
+    )
+    options = parameters.as_type(choice.media_type)
+    number = _thumbnail_frame(request)
     found = await _find(request)
-    body = await run_in_threadpool(_first_image, services(request), found, options)
-    return Response(body, media_type=options.media_type, headers=VARY_ACCEPT)
+    body = await run_in_threadpool(
+        _first_image, services(request), found, options, number
+    )
+    return _image_response(body, options)
+
+
+def _thumbnail_frame(request: Request) -> int:
+    text = request.path_params.get("frames")
+    if text is None:
+        return 1
+    numbers = _frame_numbers(text)
+    if len(numbers) != 1:
+        raise BadRequest(
+            "a thumbnail is one image: name one frame, for example frames/1/thumbnail"
+        )
+    return numbers[0]
 
 
 def _first_image(
-    svc: Services, found: list[StoredInstance], options: RenderOptions
+    svc: Services, found: list[StoredInstance], options: RenderOptions, number: int
 ) -> bytes:
     for item in found:
         try:
-            return _render_instance(svc, item, 1, options)
+            return _render_instance(svc, item, number, options)
         except NotFound:
             continue
-    raise NotFound("nothing stored here has pixel data, so there is no thumbnail")
+    raise NotFound("nothing stored here has pixel data, so there is no image to render")
 
 
 routes = [
@@ -639,7 +790,10 @@ routes = [
     Route(INSTANCE + "/frames/{frames}", frames, methods=["GET"]),
     Route(INSTANCE + "/frames/{frames}/rendered", rendered, methods=["GET"]),
     Route(INSTANCE + "/rendered", rendered, methods=["GET"]),
+    Route("/studies/{study}/series/{series}/rendered", rendered, methods=["GET"]),
+    Route("/studies/{study}/rendered", rendered, methods=["GET"]),
     Route(INSTANCE + "/thumbnail", thumbnail, methods=["GET"]),
+    Route(INSTANCE + "/frames/{frames}/thumbnail", thumbnail, methods=["GET"]),
     Route("/studies/{study}/series/{series}/thumbnail", thumbnail, methods=["GET"]),
     Route("/studies/{study}/thumbnail", thumbnail, methods=["GET"]),
     Route(INSTANCE + "/bulkdata/{path:path}", bulkdata, methods=["GET"]),
