@@ -646,7 +646,7 @@ def test_single_frame_alone_and_by_accept_query(
     assert headers["content-type"].endswith("transfer-syntax=1.2.840.10008.1.2.4.91")
 
     several = httpx.get(
-        ct_frame.replace("frames/1", "frames/1,1"),
+        ct_frame.replace("frames/1", "frames/1,2"),
         headers={"Accept": "application/octet-stream"},
     )
     assert several.status_code == 406

@@ -92,6 +92,17 @@ JPEG_2000_RATIO = 10
 # pylibjpeg-openjpeg encodes at most 24 bits per sample.
 _OPENJPEG_MAX_BITS = 24
 
+# The smallest frame side the JPEG 2000 and JPEG-LS encoders take:
+# pylibjpeg-openjpeg always makes 6 wavelet resolutions, which need 2**5
+# pixels a side, and pyjpegls gives CharLS an output buffer of twice the
+# frame, which the markers and an incompressible frame overflow when small.
+MIN_SIDE = 32
+_SIZED_ENCODERS = {
+    JPEG_2000_LOSSLESS: "JPEG 2000",
+    JPEG_2000: "JPEG 2000",
+    JPEG_LS_LOSSLESS: "JPEG-LS",
+}
+
 
 class CannotMake(Exception):
     """The representation asked for cannot be made; `reason` says why and
@@ -265,6 +276,14 @@ def _unfit(target: str, pixels: PixelDescription) -> str | None:
         return (
             f"the JPEG 2000 encoder here takes at most {_OPENJPEG_MAX_BITS} bits "
             f"per sample, and these have {pixels.bits_stored}"
+        )
+    if target in _SIZED_ENCODERS and min(pixels.rows, pixels.columns) < MIN_SIDE:
+        # Known before encoding, so that a later instance of a study never
+        # fails after the answer has started.
+        return (
+            f"the {_SIZED_ENCODERS[target]} encoder here needs frames of at least "
+            f"{MIN_SIDE} x {MIN_SIDE} pixels, and these are {pixels.columns} x "
+            f"{pixels.rows}"
         )
     return None
 

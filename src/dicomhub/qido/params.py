@@ -132,6 +132,19 @@ def _shown(name: str) -> str:
     return "a parameter with an over-long or unprintable name"
 
 
+def _keyword(item: str) -> str:
+    """An includefield value fit for an error message: repeated only when it
+    has the shape of a keyword or tag, since a mistyped value may be a search
+    value, which may be patient data."""
+    if len(item) <= 64 and item.isascii() and item.isalnum():
+        return f"'{item}'"
+    return "a value that is neither a tag nor a keyword"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def _path_uid(uid: str | None, name: str) -> str | None:
     if uid is not None and not is_valid_uid(uid):
         raise BadRequest(
@@ -203,7 +216,7 @@ def _includefield(given: list[str]) -> tuple[bool, set[str]]:
             tag = resolve_tag(item.split(".")[0])
             if tag is None:
                 raise BadRequest(
-                    f"includefield names an unknown attribute, {_shown(item)}; "
+                    f"includefield names an unknown attribute, {_keyword(item)}; "
                     "give a tag such as 00100010, a keyword such as PatientName, "
                     "or all"
                 )
@@ -240,7 +253,8 @@ def _match_key(tag: str, level: Level) -> MatchKey:
         )
     if LEVELS.index(key.level) > LEVELS.index(level):
         raise BadRequest(
-            f"{describe(tag)} is a {key.level} attribute and cannot be matched in "
+            f"{describe(tag)} is {_article(key.level)} {key.level} attribute and "
+            "cannot be matched in "
             f"a {level} search; search the {key.level} resource instead"
             + (" or match ModalitiesInStudy" if key.keyword == "Modality" else "")
         )

@@ -96,7 +96,15 @@ def _moment(text: str | None, name: str) -> datetime | None:
             f"{name} must be an ISO 8601 date-time such as "
             "2024-05-01T12:00:00Z (UTC when no offset is given)"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # An offset moved it past the calendar's first or last day in UTC
+        # (0001-01-01T00:00:00+01:00): every entry is after or before it.
+        earliest = moment.year == 1
+        return (datetime.min if earliest else datetime.max).replace(tzinfo=UTC)
 
 
 def _include_metadata(text: str | None) -> bool:

@@ -37,8 +37,9 @@ rows take the replacement's attributes too (the Azure service's "latest
 wins"); a POST of a further instance leaves them as they are. An instance stored
 under another study or series is refused with 45071, not moved.
 
-Known limit: a retrieve that looked up the old file just before it was
-removed may find it gone; clients retry as after a DELETE.
+A retrieve that looked up the old file just before it was removed reads
+the replacement instead when it is in the same transfer syntax
+(``dicomhub.services.wado``); otherwise it finds it gone, as after a DELETE.
 
 The answer is the Store Instances Response Module (PS3.18 §10.5.3) with the
 Azure DICOM service's failure reasons (``dicomhub.stow.response``).

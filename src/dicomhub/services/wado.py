@@ -21,11 +21,12 @@ Metadata carries a strong ETag computed from the index alone, and answers
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import chain
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import pydicom
 from starlette.concurrency import run_in_threadpool
@@ -121,6 +122,73 @@ async def _find(request: Request) -> list[StoredInstance]:
     return found
 
 
+class _Unnamed(io.RawIOBase):
+    """An open stored file without its path: pydicom reads a named file's
+    deferred values (and its modification time) by the path, which a PUT or
+    DELETE may have unlinked meanwhile, and reads an unnamed one through the
+    open handle, which stays readable (POSIX unlink)."""
+
+    def __init__(self, fp: BinaryIO):
+        super().__init__()
+        self._fp = fp
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._fp.read(-1 if size is None else size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._fp.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._fp.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fp.tell()
+
+    def close(self) -> None:
+        self._fp.close()
+        super().close()
+
+
+def _open_blob(svc: Services, item: StoredInstance) -> BinaryIO:
+    """The stored file of `item`, which a STOW-RS PUT may have replaced (or a
+    DELETE removed) since the index was read: then the index is read again,
+    and the replacement is used when it is in the same transfer syntax, which
+    the answer may already have named."""
+    try:
+        return cast(BinaryIO, _Unnamed(svc.store.open(item.blob_key)))
+    except FileNotFoundError:
+        pass
+    found = svc.index.find_instances(
+        item.study_instance_uid, item.series_instance_uid, item.sop_instance_uid
+    )
+    if found and found[0].transfer_syntax_uid == item.transfer_syntax_uid:
+        try:
+            return cast(BinaryIO, _Unnamed(svc.store.open(found[0].blob_key)))
+        except FileNotFoundError:
+            pass
+    raise NotFound(
+        "an instance was replaced or deleted while this request was answered; "
+        "send the request again"
+    )
+
+
+def _blob_chunks(
+    svc: Services, item: StoredInstance, chunk_size: int = 1 << 20
+) -> Iterator[bytes]:
+    """The stored file of `item` in chunks, opened when the part is sent."""
+    with _open_blob(svc, item) as fp:
+        while chunk := fp.read(chunk_size):
+            yield chunk
+
+
 def _instance_url(root: str, item: StoredInstance) -> str:
     return (
         f"{root}/studies/{item.study_instance_uid}"
@@ -203,7 +271,7 @@ def _instance_targets(
 
     def source(item: StoredInstance) -> StoredSource:
         if item.blob_key not in sources:
-            with svc.store.open(item.blob_key) as fp:
+            with _open_blob(svc, item) as fp:
                 sources[item.blob_key] = read_source(fp)
         return sources[item.blob_key]
 
@@ -234,10 +302,10 @@ def _instance_parts(
 ) -> Iterator[OutgoingPart]:
     for item, target in zip(found, targets, strict=True):
         if target == item.transfer_syntax_uid:
-            chunks: list[bytes] | Iterator[bytes] = svc.store.iter_bytes(item.blob_key)
+            chunks: list[bytes] | Iterator[bytes] = _blob_chunks(svc, item)
         else:
             logger.debug("transcoding %s to %s", item.transfer_syntax_uid, target)
-            with svc.store.open(item.blob_key) as fp:
+            with _open_blob(svc, item) as fp:
                 chunks = [transcode_instance(fp, target)]
         yield OutgoingPart(
             f"{DICOM}; transfer-syntax={target}",
@@ -302,7 +370,7 @@ def _read_metadata(
         # Long values stay on disk (defer_size); a deflated stream cannot be
         # re-read at an offset, so it is read whole.
         deflated = item.transfer_syntax_uid == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
-        with svc.store.open(item.blob_key) as fp:
+        with _open_blob(svc, item) as fp:
             ds = pydicom.dcmread(fp, defer_size=None if deflated else BULK_THRESHOLD)
             attributes = to_dicom_json(
                 ds,
@@ -333,6 +401,14 @@ def _frame_numbers(text: str) -> list[int]:
         if number < 1:
             raise NotFound("frame numbers start at 1 (PS3.18 §10.4)")
         numbers.append(number)
+
+    # PS3.18 §8.2: a frame list holds non-duplicate frame numbers; a repeat
+    # would also let one URL multiply a frame's decoding and size at will.
+    if len(set(numbers)) != len(numbers):
+        raise BadRequest(
+            "a frame list names each frame at most once (PS3.18 §8.2); remove "
+            "the repeated frame numbers"
+        )
     return numbers
 
 
@@ -342,7 +418,7 @@ def _open_pixels(svc: Services, item: StoredInstance) -> tuple[BinaryIO, StoredP
     Raises NotFound when the instance has no pixel data; a damaged file
     raises what pydicom raises, which becomes a 500.
     """
-    fp = svc.store.open(item.blob_key)
+    fp = _open_blob(svc, item)
     try:
         return fp, StoredPixels(fp)
     except NoPixelData:
@@ -569,7 +645,7 @@ def _bulk_response(request: Request, value: _BulkValue, etag: str) -> Response:
 
 def _read_value(svc: Services, item: StoredInstance, steps: list[int]) -> bytes:
     deflated = item.transfer_syntax_uid == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
-    with svc.store.open(item.blob_key) as fp:
+    with _open_blob(svc, item) as fp:
         ds = pydicom.dcmread(fp, defer_size=None if deflated else BULK_THRESHOLD)
         value = value_at(ds, steps)
     if value is None:
