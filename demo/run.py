@@ -98,6 +98,28 @@ def store_samples(root: str) -> None:
         )
 
 
+def warn_unless_allowed(url: str, origin: str, data_dir: Path) -> None:
+    """Say so when the viewer's origin is refused: CORS settings stored
+    through /admin/cors in an earlier run win over the demo's [cors] table
+    (docs/admin.md), and the viewer would then only show a connection error."""
+    preflight = httpx.options(
+        f"{url}/v2/studies",
+        headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+        timeout=10,
+    )
+    if preflight.status_code == 204:
+        return
+    print(
+        f"\nwarning: dicomhub refuses the viewer's origin {origin}: the CORS "
+        f"settings stored in {data_dir} by PUT /admin/cors in an earlier run win "
+        "over the demo's. Return to the demo's settings with\n"
+        f"  curl -X DELETE {url}/admin/cors\n"
+        "or start with another --data-dir.",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
@@ -142,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         wait_healthy(process, url, args.startup_timeout)
 
         store_samples(root)
+        warn_unless_allowed(url, page_origin, args.data_dir)
 
         serving = static_server.serve_in_thread(page)
         page_url = f"{page_origin}/"

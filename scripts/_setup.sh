@@ -33,7 +33,8 @@ find_python() {
     local candidate
     for candidate in python3.14 python3.13 python3.12 python3.11 python3; do
         if command -v "$candidate" >/dev/null 2>&1 &&
-            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+                2>/dev/null; then
             command -v "$candidate"
             return 0
         fi
@@ -66,9 +67,23 @@ ensure_venv() {
     if [ ! -x "$VENV/bin/python" ]; then
         make_venv
     fi
+
+    # The install is editable, so only a change of pyproject.toml (pins, entry
+    # points, package data) or new extras need pip again; an install with
+    # extras also serves a run that asks for none.
+    local stamp="$VENV/.dicomhub-install" project installed=""
+    project="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+    if [ -f "$stamp" ]; then
+        installed="$(cat "$stamp")"
+    fi
+    if [ "$installed" = "$project $extras" ] ||
+        { [ -z "$extras" ] && [ "${installed%% *}" = "$project" ]; }; then
+        return 0
+    fi
     say "installing dicomhub${extras} into $VENV"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         --editable "$ROOT$extras"
+    printf '%s' "$project $extras" >"$stamp"
 }
 
 # npm_package PACKAGE VERSION CACHE FILE: the npm package PACKAGE@VERSION

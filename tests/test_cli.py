@@ -29,3 +29,9 @@ def test_a_bad_log_level_is_a_one_line_error() -> None:
     assert result.returncode == 2
     assert "--log-level 'bogus'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_version_is_printed() -> None:
+    result = dicomhub("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("dicomhub ")

@@ -166,6 +166,25 @@ def test_demo_stops_on_ctrl_c_and_starts_again_on_its_data(tmp_path: Path) -> No
     assert not listening(second.url)
 
 
+def test_demo_warns_when_stored_cors_settings_refuse_its_viewer(
+    tmp_path: Path,
+) -> None:
+    """Settings stored by PUT /admin/cors win over the demo's [cors] table; a
+    later run on other ports says so instead of leaving the viewer to fail."""
+    data_dir = tmp_path / "data"
+    with run_demo(tmp_path, data_dir) as first:
+        stored = httpx.put(
+            first.url + "/admin/cors",
+            json={"origins": [first.page_origin], "methods": ["GET"]},
+        )
+        assert stored.status_code == 200, stored.text
+        assert "warning: dicomhub refuses" not in first.log()
+
+    with run_demo(tmp_path, data_dir) as second:
+        assert f"refuses the viewer's origin {second.page_origin}" in second.log()
+        assert f"curl -X DELETE {second.url}/admin/cors" in second.log()
+
+
 def test_demo_refuses_a_port_in_use(tmp_path: Path) -> None:
     """A busy port stops the demo at once with a message naming the port."""
     with socket.socket() as busy:
