@@ -1,23 +1,23 @@
-"""The dicomhub benchmark (``bench/run``): store, retrieve and search, measure the
-cost of CORS, then compare ASGI servers, and print one table.
+"""The dicomhub benchmark (``bench/run``): dicomhub beside Orthanc and its
+DICOMweb plugin, phase by phase, in one table.
 
-1. Make the instances (bench/data.py) and start ``dicomhub serve`` on an empty
-   data folder under bench/.work.
-2. STOW-RS: half of the instances from one client, the other half from four,
-   ten instances a request.
-3. WADO-RS: retrieve instances (multipart/related; type="application/dicom")
-   from one client and from four; MB/s of response bodies.
-4. QIDO-RS: OHIF's study-list query, a PatientID query and a wildcard name
-   query; latency p50/p95 from one client, one request at a time, then the
-   request rate under concurrency (wrk when installed, else Python threads).
-5. The cost of CORS (bench/corscost.py): preflights/s against a bare ASGI
-   endpoint, and the PatientID and study-list queries with and without an
-   ``Origin`` header, alternated in rounds.
-6. ASGI servers: the same application under uvicorn (``dicomhub serve``) and
-   under granian, requests/s on /health and on the study-list query.
+1. Make the instances (bench/data.py): small CT slices and fewer large ones, a
+   fresh set of each per STOW-RS repeat; start ``dicomhub serve`` (SQLite and a
+   folder, its embedded default) and Orthanc (bench/orthanc.py), each on an
+   empty folder under bench/.work.
+2. Run each phase against both servers (bench/phases.py): the servers take
+   turns within a repeat, the first one changes every repeat, and every figure
+   is measured ``--repeats`` times. Floors are measured in the same turns: nginx
+   sending the same files (WADO-RS MB/s), a bare ASGI endpoint (request rate).
+3. Phases: stow, wado, frames, metadata, qido, then dicomhub alone: cors (the
+   cost of CORS, bench/corscost.py; Orthanc has none) and asgi (uvicorn against
+   granian for the same application). ``--scale`` reruns the QIDO-RS mix after
+   loading that many instances into both servers.
+4. Print one table (bench/compare.py) and write it with the raw values to
+   bench/results/.
 
-The results go to stdout and to bench/results/. Times vary with the machine and
-its load; compare figures from one run, never across machines.
+Times vary with the machine and its load; compare figures from one run, never
+across machines.
 """
 
 from __future__ import annotations
@@ -29,131 +29,81 @@ import platform
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
-from urllib.parse import quote
 
-import httpx
-
-from . import corscost, data, load
-from .servers import GRANIAN_DIR, REPOSITORY, server
-from .table import Row, table
+from . import corscost, data, load, nginx, orthanc, phases
+from .compare import Figure, Line, line, table
+from .servers import GRANIAN_DIR, REPOSITORY, Running, server, started
+from .table import Row
 
 BENCH = Path(__file__).resolve().parent
 WORK = BENCH / ".work"
+INSTANCES = WORK / "instances"
 RESULTS = BENCH / "results"
 
-# OHIF Viewer v3's first request (BRIEF.md §4; cases/dicomweb-04).
-OHIF_INCLUDE = "00081030,00080060,00080090,00100030"
-OHIF_QUERY = (
-    "limit=101&offset=0&fuzzymatching=false&includefield="
-    + OHIF_INCLUDE.replace(",", "%2C")
-)
-QIDO_HEADERS = {"Accept": "application/dicom+json"}
+PHASES = ("stow", "wado", "frames", "metadata", "qido", "cors", "asgi")
+LARGE_SIZE = 512  # Rows = Columns of the large slices, 16-bit: 512 KB each
+SCALE_CLIENTS = 8
+NOT_COMPARED = "n/a (dicomhub only)"
 
 
 def progress(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def measure_stow(root: str, instances: list[data.Instance]) -> list[Row]:
-    half = len(instances) // 2
-    rows = []
-    for clients, part in ((1, instances[:half]), (4, instances[half:])):
-        progress(f"STOW-RS, {len(part)} instances, {clients} client(s)")
-        result = load.stow(root, load.stow_batches(part, 10), clients)
-        rows.append(
-            Row(
-                f"STOW-RS, {clients} client{'s' * (clients > 1)}, 10 instances/request",
-                f"{result.per_second:,.0f} instances/s",
-                f"{result.count} stored, {result.errors} not, "
-                f"{result.size / 1e6:.1f} MB in {result.seconds:.1f} s",
-            )
-        )
-    return rows
+@dataclass
+class Outcome:
+    about: dict[str, str]
+    figures: list[Figure]
+    lines: list[Line]
+    differences: list[str]
 
 
-def measure_wado(root: str, instances: list[data.Instance], count: int) -> list[Row]:
-    step = max(1, len(instances) // count)
-    chosen = instances[::step][:count]
-    rows = []
-    for clients in (1, 4):
-        progress(f"WADO-RS, {len(chosen)} instances, {clients} client(s)")
-        result = load.wado_instances(root, chosen, clients)
-        rows.append(
-            Row(
-                f"WADO-RS instance, {clients} client{'s' * (clients > 1)}",
-                f"{result.megabytes_per_second:,.1f} MB/s",
-                f"{result.per_second:,.0f} instances/s, {result.errors} failed",
-            )
-        )
-    return rows
+def text_line(row: Row, peer: str = NOT_COMPARED) -> Line:
+    """A dicomhub-only row (CORS, ASGI servers) in the comparison's table."""
+    if row.measure.startswith("CORS layer alone"):
+        client = "in process"
+    else:
+        client = "wrk, 8 connections" if load.wrk_available() else "python, 4 threads"
+    return Line(row.measure, client, row.result, peer, "", "", row.detail)
 
 
-def qido_queries(instances: list[data.Instance]) -> dict[str, str]:
-    """The three searches: OHIF's list, one patient, and a name wildcard that
-    matches inside the first patient's family name (PS3.4 C.2.2.2.4)."""
-    first = instances[0]
-    family = first.patient_name.split("^")[0]
-    fragment = family[1:4] if len(family) > 3 else family
-    return {
-        "QIDO OHIF study list": f"/studies?{OHIF_QUERY}",
-        "QIDO PatientID": f"/studies?PatientID={quote(first.patient_id)}&{OHIF_QUERY}",
-        f"QIDO PatientName=*{fragment}*": (
-            f"/studies?PatientName=*{quote(fragment)}*&{OHIF_QUERY}"
-        ),
-    }
-
-
-def measure_qido(
-    root: str, instances: list[data.Instance], seconds: float
-) -> list[Row]:
-    rows = []
-    for name, path in qido_queries(instances).items():
-        progress(name)
-        url = root + path
-        matches = len(httpx.get(url, headers=QIDO_HEADERS, timeout=60).json())
-        latencies, failed = load.sequential_latencies(url, QIDO_HEADERS, seconds)
-        rate = load.rate(url, QIDO_HEADERS, seconds)
-        rows.append(
-            Row(
-                name,
-                f"p50 {load.percentile(latencies, 50):.1f} ms, "
-                f"p95 {load.percentile(latencies, 95):.1f} ms; "
-                f"{rate.per_second:,.0f} requests/s",
-                f"{matches} studies a response; latency: 1 client, "
-                f"{len(latencies)} requests, {failed} failed; rate: {rate.tool}, "
-                f"p50 {rate.p50_ms:.1f} ms, p95 {rate.p95_ms:.1f} ms, "
-                f"{rate.errors} failed",
-            )
-        )
-    return rows
-
-
-def measure_servers(data_dir: Path, log_dir: Path, seconds: float) -> list[Row]:
+def measure_asgi_servers(data_dir: Path, log_dir: Path, seconds: float) -> list[Line]:
+    """The same application under uvicorn (`dicomhub serve`) and granian, on
+    the same data folder: requests/s on /health and on OHIF's study list."""
     kinds = ["uvicorn"]
     if (GRANIAN_DIR / "granian").is_dir():
         kinds.append("granian")
     else:
         progress(f"granian is not in {GRANIAN_DIR}; bench/run installs it")
-    rows = []
+    lines = []
     for kind in kinds:
         with server(kind, data_dir, log_dir) as url:
-            for name, path in (("/health", "/health"), ("QIDO study list", None)):
+            for name, path in (
+                ("/health", "/health"),
+                ("QIDO OHIF study list", f"/v2/studies?{phases.OHIF_QUERY}"),
+            ):
                 progress(f"{kind}: {name}")
-                target = url + (path or f"/v2/studies?{OHIF_QUERY}")
-                load.sequential_latencies(target, QIDO_HEADERS, 1)  # warm-up
-                rate = load.rate(target, QIDO_HEADERS, seconds)
-                rows.append(
-                    Row(
-                        f"{kind}: {name}",
+                target = url + path
+                load.sequential_latencies(target, phases.DICOM_JSON, 1)  # warm-up
+                rate = load.rate(target, phases.DICOM_JSON, seconds)
+                lines.append(
+                    Line(
+                        f"ASGI server {kind}: {name}",
+                        rate.tool,
                         f"{rate.per_second:,.0f} requests/s",
-                        f"{rate.tool}, p50 {rate.p50_ms:.1f} ms, "
-                        f"p95 {rate.p95_ms:.1f} ms, {rate.errors} failed",
+                        NOT_COMPARED,
+                        "",
+                        "",
+                        f"p50 {rate.p50_ms:.1f} ms, p95 {rate.p95_ms:.1f} ms, "
+                        f"{rate.errors} failed",
                     )
                 )
-    return rows
+    return lines
 
 
 def machine() -> dict[str, str]:
@@ -167,68 +117,201 @@ def machine() -> dict[str, str]:
         "commit": commit or "unknown",
         "python": platform.python_version(),
         "cpus": str(os.cpu_count()),
+        "load average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "platform": platform.platform(),
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
-    parser.add_argument("--count", type=int, default=1000, help="instances to store")
-    parser.add_argument("--wado", type=int, default=200, help="instances to retrieve")
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--count", type=int, default=1000, help="small instances in each set"
+    )
+    parser.add_argument(
+        "--wado", type=int, default=200, help="instances in each WADO-RS measure"
+    )
     parser.add_argument(
         "--seconds", type=float, default=5, help="length of each rate measurement"
     )
     parser.add_argument(
-        "--rounds",
-        type=int,
-        default=5,
-        help="alternated rounds of each CORS comparison",
+        "--repeats", type=int, default=3, help="alternated repeats of each figure"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="alternated rounds of each CORS cost"
+    )
+    parser.add_argument(
+        "--scale",
+        default="",
+        help="rerun the QIDO-RS mix at these instance counts, e.g. 10000,100000",
+    )
+    parser.add_argument(
+        "--only", default="", help=f"these phases only, of {','.join(PHASES)}"
+    )
+    parser.add_argument("--peer", choices=("orthanc", "none"), default="orthanc")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--keep", action="store_true", help="keep the run's dicomhub data folder"
+        "--keep", action="store_true", help="keep the run's data folders"
     )
     args = parser.parse_args(argv)
+    args.phases = [p for p in args.only.split(",") if p] or list(PHASES)
+    unknown = set(args.phases) - set(PHASES)
+    if unknown:
+        parser.error(f"--only {','.join(sorted(unknown))}: expected {','.join(PHASES)}")
+    try:
+        args.scales = sorted(int(n) for n in args.scale.split(",") if n)
+    except ValueError:
+        parser.error(f"--scale {args.scale!r}: expected counts like 10000,100000")
+    if args.count < 20 or args.repeats < 1 or args.rounds < 1:
+        parser.error("--count must be at least 20, --repeats and --rounds at least 1")
+    return args
 
+
+def make_sets(
+    args: argparse.Namespace,
+) -> tuple[list[tuple[list[data.Instance], list[data.Instance]]], str]:
+    """One set of small and large slices per STOW-RS repeat (set 0 only when
+    STOW-RS is not measured); each set has its own seed, so its own UIDs."""
+    large_count = max(20, args.count // 10)
+    sets = []
+    source = ""
+    for repeat in range(args.repeats if "stow" in args.phases else 1):
+        progress(f"making set {repeat}: {args.count} + {large_count} instances")
+        small, source = data.instances(args.count, INSTANCES, args.seed + repeat)
+        large, _ = data.instances(
+            large_count, INSTANCES, args.seed + 500 + repeat, LARGE_SIZE
+        )
+        sets.append((small, large))
+    return sets, source
+
+
+def run(args: argparse.Namespace, run_dir: Path) -> Outcome:
+    sets, source = make_sets(args)
+    figures: list[Figure] = []
+    lines: list[Line] = []
+    about: dict[str, str] = machine() | {"dicomhub": version("dicomhub")}
+    data_dir = run_dir / "dicomhub"
+
+    with ExitStack() as stack:
+        hub = stack.enter_context(started("uvicorn", data_dir, run_dir))
+        targets = [hub]
+        if args.peer == "orthanc":
+            peer = stack.enter_context(orthanc.orthanc(run_dir / "orthanc"))
+            targets.append(peer)
+            about["peer"] = orthanc.version(peer.url)
+        ctx = phases.Context(
+            targets, args.repeats, args.seconds, args.wado, progress,
+            small=sets[0][0], large=sets[0][1],
+        )  # fmt: skip
+        about["instances"] = (
+            f"{source}: sets of {len(sets[0][0])} × {phases.describe(sets[0][0])} "
+            f"and {len(sets[0][1])} × {phases.describe(sets[0][1])}"
+        )
+
+        if "stow" in args.phases:
+            figures += phases.peaks(ctx, "STOW-RS", lambda: phases.stow(ctx, sets))
+        else:
+            small, large = sets[0]
+            figures += phases.load_into_all(ctx, small + large, 4, "set 0")
+
+        if "wado" in args.phases:
+            floor = None
+            if nginx.available():
+                floor = stack.enter_context(nginx.nginx(run_dir / "nginx", INSTANCES))
+            else:
+                progress("nginx is not installed: no floor for WADO-RS")
+            figures += phases.peaks(
+                ctx, "WADO-RS", lambda: phases.wado(ctx, floor, INSTANCES)
+            )
+        if "frames" in args.phases:
+            figures += phases.peaks(ctx, "frames", lambda: phases.frames(ctx))
+        if "metadata" in args.phases:
+            figures += phases.peaks(
+                ctx, "series metadata", lambda: phases.metadata(ctx)
+            )
+
+        bare: Running | None = None
+        if "qido" in args.phases or args.scales:
+            bare = stack.enter_context(started("bare", data_dir, run_dir))
+        if "qido" in args.phases:
+            figures += phases.peaks(ctx, "QIDO-RS", lambda: phases.qido(ctx, bare))
+        for scale in args.scales:
+            missing = scale - len(ctx.stored)
+            if missing > 0:
+                more, _ = data.instances(missing, INSTANCES, args.seed + 900 + scale)
+                figures += phases.load_into_all(
+                    ctx, more, SCALE_CLIENTS, f"{missing:,} more instances"
+                )
+            suffix = f" @ {len(ctx.stored):,} instances"
+            figures += phases.peaks(
+                ctx, f"QIDO-RS{suffix}", lambda s=suffix: phases.qido(ctx, bare, s)
+            )
+
+        lines += [line(f) for f in figures]
+        if "cors" in args.phases:
+            queries = {
+                q.name: q.path
+                for q in phases.qido_queries(ctx.stored, ctx.small)
+                if q.name in ("QIDO PatientID", "QIDO OHIF study list")
+            }
+            rows = corscost.measure(
+                hub.url, ctx.small[0], queries, data_dir, run_dir,
+                args.seconds, args.rounds, progress,
+            )  # fmt: skip
+            lines += [text_line(r, peer="n/a (no CORS in Orthanc)") for r in rows]
+        if "asgi" in args.phases:
+            lines += measure_asgi_servers(data_dir, run_dir, args.seconds)
+
+    about["options"] = (
+        f"--count {args.count} --wado {args.wado} --seconds {args.seconds:g} "
+        f"--repeats {args.repeats} --rounds {args.rounds} --peer {args.peer}"
+        + (f" --only {args.only}" if args.only else "")
+        + (f" --scale {args.scale}" if args.scale else "")
+    )
+    return Outcome(about, figures, lines, ctx.differences)
+
+
+def report(stamp: str, outcome: Outcome) -> str:
+    heading = "\n".join(f"- {k}: {v}" for k, v in outcome.about.items())
+    noted = "\n".join(f"- {d}" for d in outcome.differences) or "- none"
+    return (
+        f"# dicomhub and Orthanc, {stamp}\n\n{heading}\n\n"
+        f"{table(outcome.lines)}\n\n"
+        "Ratio: dicomhub's figure over Orthanc's, median of the per-repeat "
+        "ratios; above 1 favours dicomhub where higher is better, below 1 where "
+        "lower is better.\n\n"
+        f"## What the servers answered differently\n\n{noted}\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = WORK / f"run-{stamp}"
-    progress(f"making {args.count} instances")
-    instances, source = data.instances(args.count, WORK / "instances", args.seed)
-
-    rows: list[Row] = []
-    data_dir = run_dir / "data"
-    with server("uvicorn", data_dir, run_dir) as url:
-        root = url + "/v2"
-        rows += measure_stow(root, instances)
-        rows += measure_wado(root, instances, args.wado)
-        rows += measure_qido(root, instances, args.seconds)
-        queries = qido_queries(instances)
-        cors_queries = {
-            name: queries[name] for name in ("QIDO PatientID", "QIDO OHIF study list")
-        }
-        rows += corscost.measure(
-            url,
-            instances[0],
-            cors_queries,
-            data_dir,
-            run_dir,
-            args.seconds,
-            args.rounds,
-            progress,
-        )
-    rows += measure_servers(data_dir, run_dir, args.seconds)
+    started_at = datetime.now()
+    outcome = run(args, run_dir)
+    outcome.about["duration"] = str(datetime.now() - started_at).split(".")[0]
     if not args.keep:
-        shutil.rmtree(data_dir)
+        # The servers' data; their logs and configurations stay.
+        shutil.rmtree(run_dir / "dicomhub", ignore_errors=True)
+        for folder in ("storage", "index"):
+            shutil.rmtree(run_dir / "orthanc" / folder, ignore_errors=True)
 
-    about = machine() | {"instances": f"{len(instances)} ({source})"}
-    heading = ", ".join(f"{k}: {v}" for k, v in about.items())
-    report = f"dicomhub bench {stamp}\n{heading}\n\n{table(rows)}\n"
-    print(report)
-
+    text = report(stamp, outcome)
+    print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"bench-{stamp}.md").write_text(report)
+    (RESULTS / f"bench-{stamp}.md").write_text(text)
+    raw = {
+        "about": outcome.about,
+        "figures": [asdict(f) for f in outcome.figures],
+        "table": [asdict(x) for x in outcome.lines],
+        "differences": outcome.differences,
+    }
     (RESULTS / f"bench-{stamp}.json").write_text(
-        json.dumps({"about": about, "rows": [asdict(r) for r in rows]}, indent=2)
+        json.dumps(raw, indent=2, ensure_ascii=False)
     )
     progress(f"written to {RESULTS}/bench-{stamp}.md and .json; logs in {run_dir}")
     return 0

@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -51,6 +52,17 @@ KINDS = ("uvicorn", "granian", "bare", "bare+cors", "bare+log")
 # The uvicorn options `dicomhub serve` uses (src/dicomhub/cli.py), so that the
 # floor and dicomhub differ only in the application.
 UVICORN_OPTIONS = ["--no-access-log", "--no-proxy-headers", "--no-server-header"]
+
+
+@dataclass(frozen=True)
+class Running:
+    """A server of the bench: its name, base URL, DICOMweb root and process id
+    (for its peak memory, bench/memory.py)."""
+
+    name: str
+    url: str
+    root: str
+    pid: int
 
 
 def free_port() -> int:
@@ -99,6 +111,13 @@ def server_environment(kind: str, data_dir: Path) -> dict[str, str]:
 @contextmanager
 def server(kind: str, data_dir: Path, log_dir: Path) -> Iterator[str]:
     """Run one of `KINDS`; yields its URL once /health answers 2xx."""
+    with started(kind, data_dir, log_dir) as running:
+        yield running.url
+
+
+@contextmanager
+def started(kind: str, data_dir: Path, log_dir: Path) -> Iterator[Running]:
+    """Run one of `KINDS`; yields it once /health answers 2xx."""
     if kind not in KINDS:
         raise ValueError(f"server kind {kind!r}: expected one of {', '.join(KINDS)}")
     port = free_port()
@@ -126,7 +145,7 @@ def server(kind: str, data_dir: Path, log_dir: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise SystemExit(f"bench: {kind} did not get healthy; see {log_path}")
             time.sleep(0.2)
-        yield url
+        yield Running("dicomhub", url, url + "/v2", process.pid)
     finally:
         process.terminate()
         try:
