@@ -53,8 +53,13 @@ def sop_of(path: Path) -> str:
 def test_clean_files_are_stored_then_variants_are_duplicates(server: Server) -> None:
     for path in CLEAN:
         response = store_one(server, path)
-        assert response.status_code == 200, f"{path.name}: {response.text}"
+        assert response.status_code in (200, 202), f"{path.name}: {response.text}"
         referenced = response.json()["00081199"]["Value"]
+        if response.status_code == 202:
+            # A date or time in the ACR-NEMA form (ExplVR_BigEnd.dcm,
+            # color-pl.dcm) is indexed in the V3 form: a coercion warning
+            # (B000), nothing refused.
+            assert referenced[0]["00081196"]["Value"] == [0xB000], path.name
         assert referenced[0]["00081155"]["Value"] == [sop_of(path)], path.name
 
     blobs = sorted((server.data_dir / "blobs").rglob("*.dcm"))

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pydicom.valuerep import PersonName
 
 from ..dicom.dicomjson import to_dicom_json
 from ..dicom.levels import EXCLUDED_FROM_INDEX, level_of
+from .validation import AttributeWarning, IndexValues
 
 
 @dataclass
@@ -28,6 +28,9 @@ class InstanceRecord:
     study_attrs: dict[str, Any] = field(default_factory=dict)
     series_attrs: dict[str, Any] = field(default_factory=dict)
     instance_attrs: dict[str, Any] = field(default_factory=dict)
+    # Searchable attributes whose values failed their VR's rules and are not
+    # indexed as sent (dicomhub.index.validation); STOW-RS answers with them.
+    warnings: list[AttributeWarning] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -53,28 +56,6 @@ def blob_key_for(study: str, series: str, sop: str) -> str:
     return f"{study}/{series}/{sop}.{uuid.uuid4().hex[:12]}.dcm"
 
 
-def _text(ds: Dataset, keyword: str, limit: int) -> str | None:
-    value = ds.get(keyword)
-    if value is None or value == "":
-        return None
-    text = str(value)
-    return text[:limit] if text else None
-
-
-def _integer(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword)
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _date(ds: Dataset, keyword: str) -> str | None:
-    """A DA value when it is a plain YYYYMMDD date, else None (not range-matchable)."""
-    value = str(ds.get(keyword) or "")
-    return value if len(value) == 8 and value.isdigit() else None
-
-
 def name_key(value: str) -> str:
     """The case-folded form person-name matching compares (PS3.4 C.2.2.2.1)."""
     return value.casefold()
@@ -87,9 +68,8 @@ def name_words(value: str) -> str:
     return "".join(f" {word}" for word in value.casefold().split())
 
 
-def _person_name(ds: Dataset, keyword: str, prefix: str) -> dict[str, Any]:
-    value = ds.get(keyword)
-    text = str(value) if isinstance(value, PersonName | str) and value else None
+def _person_name(values: IndexValues, keyword: str, prefix: str) -> dict[str, Any]:
+    text = values.person_name(keyword)
     return {
         f"{prefix}_name": text,
         f"{prefix}_name_key": name_key(text) if text else None,
@@ -112,34 +92,39 @@ def build_record(ds: Dataset, transfer_syntax_uid: str, size: int) -> InstanceRe
         size=size,
     )
 
+    # Each searchable value is checked against its VR (PS3.5 §6.2); one that
+    # fails leaves its column empty and adds a warning to the record.
+    values = IndexValues(ds)
     record.study_columns = {
-        "patient_id": _text(ds, "PatientID", 64),
-        "patient_birth_date": _date(ds, "PatientBirthDate"),
-        "patient_sex": _text(ds, "PatientSex", 16),
-        "study_date": _date(ds, "StudyDate"),
-        "study_time": _text(ds, "StudyTime", 16),
-        "accession_number": _text(ds, "AccessionNumber", 16),
-        "study_id": _text(ds, "StudyID", 16),
-        "study_description": _text(ds, "StudyDescription", 64),
-        **_person_name(ds, "PatientName", "patient"),
-        **_person_name(ds, "ReferringPhysicianName", "referring_physician"),
+        "patient_id": values.text("PatientID"),
+        "patient_birth_date": values.date("PatientBirthDate"),
+        "patient_sex": values.text("PatientSex"),
+        "study_date": values.date("StudyDate"),
+        "study_time": values.time("StudyTime"),
+        "accession_number": values.text("AccessionNumber"),
+        "study_id": values.text("StudyID"),
+        "study_description": values.text("StudyDescription"),
+        **_person_name(values, "PatientName", "patient"),
+        **_person_name(values, "ReferringPhysicianName", "referring_physician"),
     }
     record.series_columns = {
-        "modality": _text(ds, "Modality", 16),
-        "series_number": _integer(ds, "SeriesNumber"),
-        "series_description": _text(ds, "SeriesDescription", 64),
-        "series_date": _date(ds, "SeriesDate"),
-        "performed_procedure_step_start_date": _date(
-            ds, "PerformedProcedureStepStartDate"
+        "modality": values.text("Modality"),
+        "series_number": values.integer("SeriesNumber"),
+        "series_description": values.text("SeriesDescription"),
+        "series_date": values.date("SeriesDate"),
+        "performed_procedure_step_start_date": values.date(
+            "PerformedProcedureStepStartDate"
         ),
     }
     record.instance_columns = {
         "sop_class_uid": record.sop_class_uid,
-        "instance_number": _integer(ds, "InstanceNumber"),
-        "number_of_frames": _integer(ds, "NumberOfFrames"),
-        "rows": _integer(ds, "Rows"),
-        "columns": _integer(ds, "Columns"),
+        "instance_number": values.integer("InstanceNumber"),
+        "number_of_frames": values.integer("NumberOfFrames"),
+        "rows": values.integer("Rows"),
+        "columns": values.integer("Columns"),
     }
+    # In tag order, as the attributes of a data set are (PS3.5 §7.1).
+    record.warnings = sorted(values.warnings, key=lambda warning: warning.tag)
 
     levels = {
         "study": record.study_attrs,

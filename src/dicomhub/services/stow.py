@@ -42,7 +42,10 @@ the replacement instead when it is in the same transfer syntax
 (``dicomhub.services.wado``); otherwise it finds it gone, as after a DELETE.
 
 The answer is the Store Instances Response Module (PS3.18 §10.5.3) with the
-Azure DICOM service's failure reasons (``dicomhub.stow.response``).
+Azure DICOM service's failure reasons (``dicomhub.stow.response``). An instance
+whose searchable attributes fail their VR's rules is stored all the same, as
+the Azure service's API v2 does, and answered with warnings (202): POST and
+PUT alike (``dicomhub.index.validation``).
 """
 
 from __future__ import annotations
@@ -379,6 +382,7 @@ class StowRequest:
             record.series_instance_uid,
             record.sop_instance_uid,
             record.sop_class_uid,
+            tuple(record.warnings),
         )
 
     async def settle(self) -> None:
@@ -465,6 +469,10 @@ async def store_instances(request: Request) -> Response:
         )
     for failure in stow.failed:
         logger.info("stow: instance refused (%d): %s", failure.reason, failure)
+    for reference in stow.stored:
+        # The comments name attributes and rules, never values.
+        for warning in reference.warnings:
+            logger.info("stow: stored with a warning: %s", warning.comment)
     logger.info("stow: %d stored, %d failed", len(stow.stored), len(stow.failed))
     return store_response(dicomweb_root(request), stow.stored, stow.failed)
 
