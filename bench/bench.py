@@ -11,8 +11,10 @@ DICOMweb plugin, phase by phase, in one table.
    sending the same files (WADO-RS MB/s), a bare ASGI endpoint (request rate).
 3. Phases: stow, wado, frames, metadata, qido, then dicomhub alone: cors (the
    cost of CORS, bench/corscost.py; Orthanc has none) and asgi (uvicorn against
-   granian for the same application). ``--scale`` reruns the QIDO-RS mix after
-   loading that many instances into both servers.
+   granian for the same application), then big (bench/big.py): a 2 GB study
+   stored in one STOW-RS request and retrieved in one WADO-RS answer, with the
+   servers' peak memory. ``--scale`` reruns the QIDO-RS mix after loading that
+   many instances into both servers.
 4. Print one table (bench/compare.py) and write it with the raw values to
    bench/results/.
 
@@ -35,7 +37,7 @@ from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from . import corscost, data, load, nginx, orthanc, phases
+from . import big, corscost, data, load, nginx, orthanc, phases
 from .compare import Figure, Line, line, table
 from .servers import GRANIAN_DIR, REPOSITORY, Running, server, started
 from .table import Row
@@ -45,7 +47,7 @@ WORK = BENCH / ".work"
 INSTANCES = WORK / "instances"
 RESULTS = BENCH / "results"
 
-PHASES = ("stow", "wado", "frames", "metadata", "qido", "cors", "asgi")
+PHASES = ("stow", "wado", "frames", "metadata", "qido", "cors", "asgi", "big")
 LARGE_SIZE = 512  # Rows = Columns of the large slices, 16-bit: 512 KB each
 SCALE_CLIENTS = 8
 NOT_COMPARED = "n/a (dicomhub only)"
@@ -189,7 +191,9 @@ def make_sets(
 
 
 def run(args: argparse.Namespace, run_dir: Path) -> Outcome:
-    sets, source = make_sets(args)
+    # The sets feed every phase but big, which brings its own study.
+    with_sets = bool(set(args.phases) - {"big"} or args.scales)
+    sets, source = make_sets(args) if with_sets else ([([], [])], "")
     figures: list[Figure] = []
     lines: list[Line] = []
     about: dict[str, str] = machine() | {"dicomhub": version("dicomhub")}
@@ -206,14 +210,16 @@ def run(args: argparse.Namespace, run_dir: Path) -> Outcome:
             targets, args.repeats, args.seconds, args.wado, progress,
             small=sets[0][0], large=sets[0][1],
         )  # fmt: skip
-        about["instances"] = (
-            f"{source}: sets of {len(sets[0][0])} × {phases.describe(sets[0][0])} "
-            f"and {len(sets[0][1])} × {phases.describe(sets[0][1])}"
-        )
+        if with_sets:
+            about["instances"] = (
+                f"{source}: sets of {len(sets[0][0])} × "
+                f"{phases.describe(sets[0][0])} and {len(sets[0][1])} × "
+                f"{phases.describe(sets[0][1])}"
+            )
 
         if "stow" in args.phases:
             figures += phases.peaks(ctx, "STOW-RS", lambda: phases.stow(ctx, sets))
-        else:
+        elif with_sets:
             small, large = sets[0]
             figures += phases.load_into_all(ctx, small + large, 4, "set 0")
 
@@ -264,6 +270,14 @@ def run(args: argparse.Namespace, run_dir: Path) -> Outcome:
             lines += [text_line(r, peer="n/a (no CORS in Orthanc)") for r in rows]
         if "asgi" in args.phases:
             lines += measure_asgi_servers(data_dir, run_dir, args.seconds)
+
+        # Last: the 2 GB study would change what the other phases count.
+        if "big" in args.phases:
+            study = big.make(WORK, args.seed, progress)
+            about["big study"] = study.describe()
+            results = big.run(targets, study, progress)
+            figures += [figure for figure, _ in results]
+            lines += big.lines(results)
 
     about["options"] = (
         f"--count {args.count} --wado {args.wado} --seconds {args.seconds:g} "

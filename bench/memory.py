@@ -30,3 +30,15 @@ def peak_megabytes(pid: int) -> float | None:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024 / 1e6
     return None
+
+
+def resident_megabytes(pid: int) -> float | None:
+    """VmRSS, the resident set size now, in MB; None when the process is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return None
