@@ -1,6 +1,6 @@
 """The index: what is stored, searchable without opening any instance."""
 
-from .base import DuplicateInstance, Index, IndexConflict
+from .base import DuplicateInstance, Index, IndexConflict, Indexed
 from .changes import ChangeEntry
 from .records import InstanceRecord, StoredInstance, build_record
 from .sql import SqlIndex
@@ -10,6 +10,7 @@ __all__ = [
     "DuplicateInstance",
     "Index",
     "IndexConflict",
+    "Indexed",
     "InstanceRecord",
     "SqlIndex",
     "StoredInstance",

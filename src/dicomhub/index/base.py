@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -17,9 +19,30 @@ class IndexConflict(Exception):
     """The instance contradicts what is stored, e.g. its series is in another study."""
 
 
+@dataclass(frozen=True)
+class Indexed:
+    """What the index made of one record of `Index.add_instances`: indexed,
+    replacing `replaced` when not None, or refused with `refusal`."""
+
+    replaced: StoredInstance | None = None
+    refusal: DuplicateInstance | IndexConflict | None = None
+
+
 class Index(Protocol):
     def add_instance(self, record: InstanceRecord) -> None:
-        """Index a stored instance; DuplicateInstance if its SOP UID is known."""
+        """Index a stored instance; DuplicateInstance if its SOP UID is known
+        in the same study and series, IndexConflict if elsewhere."""
+
+    def add_instances(
+        self, records: Sequence[InstanceRecord], replace: bool = False
+    ) -> list[Indexed]:
+        """Index `records` in one transaction, in order: each as
+        `add_instance` (or, with `replace`, `replace_instance`) would, except
+        that a refused record is answered in its `Indexed` while the others
+        are indexed all the same. A later record sees the earlier ones, so of
+        two with one SOP Instance UID the first wins (or, with `replace`, the
+        last). When the transaction commits, every indexed record is there,
+        with its change feed entry; before, none is."""
 
     def replace_instance(self, record: InstanceRecord) -> StoredInstance | None:
         """Index `record`, replacing the instance stored under its SOP UID.
@@ -36,6 +59,17 @@ class Index(Protocol):
     ) -> list[StoredInstance]:
         """The instances under a study, series or instance, in series and
         instance number order; empty when nothing matches."""
+
+    def find_documents(
+        self, study: str, series: str | None = None, sop: str | None = None
+    ) -> list[tuple[StoredInstance, str | None]]:
+        """`find_instances` with each instance's metadata document
+        (dicomhub.dicom.metadata_document), None for an instance that has
+        none, in one query."""
+
+    def keep_document(self, item: StoredInstance, document: str) -> None:
+        """Keep `document` for `item`, which had none; nothing when `item` is
+        no longer stored under its blob key (replaced or deleted meanwhile)."""
 
     def delete(
         self, study: str, series: str | None = None, sop: str | None = None

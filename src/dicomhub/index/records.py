@@ -31,6 +31,9 @@ class InstanceRecord:
     # Searchable attributes whose values failed their VR's rules and are not
     # indexed as sent (dicomhub.index.validation); STOW-RS answers with them.
     warnings: list[AttributeWarning] = field(default_factory=list)
+    # What WADO-RS metadata sends of the instance (dicomhub.dicom.
+    # metadata_document); None when it could not be made.
+    metadata_document: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,17 @@ def _person_name(values: IndexValues, keyword: str, prefix: str) -> dict[str, An
     }
 
 
-def build_record(ds: Dataset, transfer_syntax_uid: str, size: int) -> InstanceRecord:
-    """Split `ds` into the index's columns and per-level DICOM JSON."""
+def build_record(
+    ds: Dataset,
+    transfer_syntax_uid: str,
+    size: int,
+    attributes: dict[str, Any] | None = None,
+) -> InstanceRecord:
+    """Split `ds` into the index's columns and per-level DICOM JSON.
+
+    `attributes` is the DICOM JSON of `ds` when it is made already, with or
+    without BulkDataURIs: the index keeps no bulk data (PS3.18 F.2.6).
+    """
     study_uid = str(ds.StudyInstanceUID)
     series_uid = str(ds.SeriesInstanceUID)
     sop_uid = str(ds.SOPInstanceUID)
@@ -131,8 +143,30 @@ def build_record(ds: Dataset, transfer_syntax_uid: str, size: int) -> InstanceRe
         "series": record.series_attrs,
         "instance": record.instance_attrs,
     }
-    for tag, attr in to_dicom_json(ds).items():
+    if attributes is None:
+        attributes = to_dicom_json(ds)
+    for tag, attr in attributes.items():
         if tag in EXCLUDED_FROM_INDEX or tag.startswith("0002"):
             continue
-        levels[level_of(tag)][tag] = attr
+        kept = _without_bulk_data(attr)
+        if kept is not None:
+            levels[level_of(tag)][tag] = kept
     return record
+
+
+def _without_bulk_data(attr: dict[str, Any]) -> dict[str, Any] | None:
+    """`attr` without the BulkDataURIs in it or in its items; None when it
+    is one."""
+    if "BulkDataURI" in attr:
+        return None
+    if attr.get("vr") != "SQ" or "Value" not in attr:
+        return attr
+    items = [
+        {
+            tag: kept
+            for tag, inner in item.items()
+            if (kept := _without_bulk_data(inner)) is not None
+        }
+        for item in attr["Value"]
+    ]
+    return {**attr, "Value": items}

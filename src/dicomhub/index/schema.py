@@ -94,6 +94,23 @@ instance = Table(
     Column("created_at", DateTime(timezone=True), server_default=func.now()),
 )
 
+# The metadata document of each instance: its DICOM JSON as WADO-RS metadata
+# sends it, made once at store time (dicomhub.dicom.metadata_document). A
+# table of its own keeps the instance rows that searches read small; the row
+# goes with its instance (ON DELETE CASCADE) and is rewritten with it by a
+# STOW-RS PUT, in the same transaction, so it never describes another version.
+instance_document = Table(
+    "instance_document",
+    metadata,
+    Column(
+        "instance_pk",
+        Integer,
+        ForeignKey("instance.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("document", Text, nullable=False),
+)
+
 # Settings changed at run time (the CORS policy from the admin API) live with
 # the index, so every replica that shares the index sees the same values.
 setting = Table(

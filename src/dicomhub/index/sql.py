@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -16,13 +17,14 @@ from sqlalchemy import (
     event,
     exists,
     insert,
+    literal,
     select,
     text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
-from .base import DuplicateInstance, IndexConflict
+from .base import DuplicateInstance, IndexConflict, Indexed
 from .changes import (
     ChangeEntry,
     instance_metadata,
@@ -33,7 +35,7 @@ from .changes import (
 )
 from .migrate import upgrade
 from .records import InstanceRecord, StoredInstance
-from .schema import instance, series, study
+from .schema import instance, instance_document, series, study
 
 # The columns of a StoredInstance, in its field order, and the join they need.
 STORED_COLUMNS = (
@@ -52,11 +54,15 @@ STUDY_SERIES_INSTANCE = study.join(series, series.c.study_pk == study.c.pk).join
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers go on while one writer commits; NORMAL sync is durable
-    # across application crashes in WAL mode. Foreign keys are off by default.
+    # WAL lets readers go on while one writer commits. FULL syncs the WAL at
+    # each commit: NORMAL survives a crash of the server but may lose the last
+    # commits to a crash of the machine, and an instance STOW-RS acknowledged
+    # must survive both. STOW-RS commits once per request (or per
+    # `STOW_BATCH` instances), so this costs one sync per request. Foreign
+    # keys are off by default.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
@@ -84,28 +90,82 @@ class SqlIndex:
         return self._write_lock or _NoLock()
 
     def add_instance(self, record: InstanceRecord) -> None:
+        (indexed,) = self.add_instances([record])
+        if indexed.refusal is not None:
+            raise indexed.refusal
+
+    def replace_instance(self, record: InstanceRecord) -> StoredInstance | None:
+        (indexed,) = self.add_instances([record], replace=True)
+        if indexed.refusal is not None:
+            raise indexed.refusal
+        return indexed.replaced
+
+    def add_instances(
+        self, records: Sequence[InstanceRecord], replace: bool = False
+    ) -> list[Indexed]:
         with self._locked():
             try:
                 with self.engine.begin() as conn:
-                    self._insert(conn, record)
-            except IntegrityError as exc:
-                raise DuplicateInstance(record.sop_instance_uid) from exc
+                    return [self._index(conn, item, replace) for item in records]
+            except IntegrityError:
+                # On PostgreSQL a concurrent writer may have committed one of
+                # these UIDs first: the batch is rolled back, and each record
+                # is indexed on its own.
+                pass
+            return [self._index_alone(item, replace) for item in records]
+
+    def _index_alone(self, record: InstanceRecord, replace: bool) -> Indexed:
+        # A second attempt finds what the concurrent writer committed.
+        for attempt in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    return self._index(conn, record, replace)
+            except IntegrityError:
+                if attempt == 1:
+                    break
+        return Indexed(refusal=DuplicateInstance(record.sop_instance_uid))
+
+    def _index(self, conn: Any, record: InstanceRecord, replace: bool) -> Indexed:
+        """One record in the open transaction; a refusal writes nothing."""
+        try:
+            if replace:
+                return Indexed(replaced=self._replace(conn, record))
+            self._insert(conn, record)
+        except (DuplicateInstance, IndexConflict) as refusal:
+            return Indexed(refusal=refusal)
+        return Indexed()
 
     def _insert(self, conn: Any, record: InstanceRecord) -> None:
+        # Everything that refuses the record is checked before anything is
+        # written, so a refusal leaves the transaction as it was.
         taken = conn.execute(
-            select(instance.c.pk).where(
-                instance.c.sop_instance_uid == record.sop_instance_uid
-            )
+            select(study.c.study_instance_uid, series.c.series_instance_uid)
+            .select_from(STUDY_SERIES_INSTANCE)
+            .where(instance.c.sop_instance_uid == record.sop_instance_uid)
         ).first()
-        if taken:
-            raise DuplicateInstance(record.sop_instance_uid)
+        if taken is not None:
+            if tuple(taken) == (record.study_instance_uid, record.series_instance_uid):
+                raise DuplicateInstance(record.sop_instance_uid)
+            raise IndexConflict(
+                "the SOPInstanceUID is already stored in another study or series"
+            )
 
-        # The first instance of a study or series defines its attributes.
         study_pk = conn.execute(
             select(study.c.pk).where(
                 study.c.study_instance_uid == record.study_instance_uid
             )
         ).scalar()
+        row = conn.execute(
+            select(series.c.pk, series.c.study_pk).where(
+                series.c.series_instance_uid == record.series_instance_uid
+            )
+        ).first()
+        if row is not None and row.study_pk != study_pk:
+            raise IndexConflict(
+                "the SeriesInstanceUID is already stored in another study"
+            )
+
+        # The first instance of a study or series defines its attributes.
         if study_pk is None:
             study_pk = conn.execute(
                 insert(study).values(
@@ -115,11 +175,6 @@ class SqlIndex:
                 )
             ).inserted_primary_key[0]
 
-        row = conn.execute(
-            select(series.c.pk, series.c.study_pk).where(
-                series.c.series_instance_uid == record.series_instance_uid
-            )
-        ).first()
         if row is None:
             series_pk = conn.execute(
                 insert(series).values(
@@ -129,14 +184,10 @@ class SqlIndex:
                     **record.series_columns,
                 )
             ).inserted_primary_key[0]
-        elif row.study_pk != study_pk:
-            raise IndexConflict(
-                "the SeriesInstanceUID is already stored in another study"
-            )
         else:
             series_pk = row.pk
 
-        conn.execute(
+        instance_pk = conn.execute(
             insert(instance).values(
                 series_pk=series_pk,
                 sop_instance_uid=record.sop_instance_uid,
@@ -146,26 +197,12 @@ class SqlIndex:
                 attrs=json.dumps(record.instance_attrs),
                 **record.instance_columns,
             )
-        )
+        ).inserted_primary_key[0]
+        _write_document(conn, instance_pk, record.metadata_document)
 
         # Same transaction: the feed lists the instance exactly when it is
         # indexed (the Azure DICOM service's change feed guarantee).
         record_create(conn, record)
-
-    def replace_instance(self, record: InstanceRecord) -> StoredInstance | None:
-        with self._locked():
-            try:
-                with self.engine.begin() as conn:
-                    return self._replace(conn, record)
-            except IntegrityError:
-                # On PostgreSQL a concurrent store of the same new SOP UID may
-                # win the insert; a second attempt finds its row and replaces it.
-                pass
-            try:
-                with self.engine.begin() as conn:
-                    return self._replace(conn, record)
-            except IntegrityError as exc:
-                raise DuplicateInstance(record.sop_instance_uid) from exc
 
     def _replace(self, conn: Any, record: InstanceRecord) -> StoredInstance | None:
         row = conn.execute(
@@ -199,6 +236,12 @@ class SqlIndex:
                 **record.instance_columns,
             )
         )
+        conn.execute(
+            delete(instance_document).where(
+                instance_document.c.instance_pk == instance_pk
+            )
+        )
+        _write_document(conn, instance_pk, record.metadata_document)
 
         # A replacement is a correction: its series and study attributes
         # become those of the series and study, as the Azure DICOM service's
@@ -245,6 +288,33 @@ class SqlIndex:
         with self.engine.connect() as conn:
             rows = conn.execute(self._select_instances(study, series, sop))
             return [StoredInstance(*row) for row in rows]
+
+    def find_documents(
+        self, study: str, series: str | None = None, sop: str | None = None
+    ) -> list[tuple[StoredInstance, str | None]]:
+        query = self._select_instances(study, series, sop)
+        query = query.add_columns(instance_document.c.document).select_from(
+            STUDY_SERIES_INSTANCE.outerjoin(
+                instance_document, instance_document.c.instance_pk == instance.c.pk
+            )
+        )
+        with self.engine.connect() as conn:
+            return [(StoredInstance(*row[:-1]), row[-1]) for row in conn.execute(query)]
+
+    def keep_document(self, item: StoredInstance, document: str) -> None:
+        # Only while the index still names this file, and only once: the row
+        # is written from the instance row that names it, in one statement.
+        source = select(instance.c.pk, literal(document)).where(
+            instance.c.sop_instance_uid == item.sop_instance_uid,
+            instance.c.blob_key == item.blob_key,
+            ~exists().where(instance_document.c.instance_pk == instance.c.pk),
+        )
+        with self._locked(), self.engine.begin() as conn:
+            conn.execute(
+                insert(instance_document).from_select(
+                    ["instance_pk", "document"], source
+                )
+            )
 
     def delete(
         self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
@@ -311,6 +381,13 @@ class SqlIndex:
     def check(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+
+def _write_document(conn: Any, instance_pk: int, document: str | None) -> None:
+    if document is not None:
+        conn.execute(
+            insert(instance_document).values(instance_pk=instance_pk, document=document)
+        )
 
 
 class _NoLock:

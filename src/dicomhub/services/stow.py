@@ -6,20 +6,23 @@ a single ``application/dicom`` body. The body is read from the ASGI receive
 channel as it arrives, so memory stays bounded whatever the body size. Each
 part goes through three steps, the blocking ones in the thread pool:
 
-1. receive: its bytes go to a temporary file in the store's incoming folder,
-   fsynced once the part ends;
-2. examine: pydicom reads it (large values are skipped, not loaded) and the
-   index record is built, while the next parts keep arriving
-   (``dicomhub.stow.examine``);
-3. commit: the file is renamed into place, then its index row commits, so a
-   crash never leaves an index row without its file; a file whose row was
-   refused is removed again. Commits run one at a time, in body order, so of
-   two parts with the same SOP Instance UID the first wins.
+1. receive: its bytes go to a temporary file in the store's incoming folder;
+2. examine: once the part ends, its file is synced and pydicom reads it
+   (large values are skipped, not loaded), building the index record and the
+   metadata document (``dicomhub.stow.examine``), while the next parts keep
+   arriving: several parts are synced side by side, which the file system
+   takes in one journal commit;
+3. commit: at the body's end (or every `STOW_BATCH` instances) the examined
+   files are renamed into place, each folder is synced once, then one index
+   transaction records them all, so a crash never leaves an index row without
+   its file, and an instance the answer lists survives a crash of the machine
+   (``dicomhub.index.sql`` syncs each commit). A file whose row was refused is
+   removed again. Records are indexed in body order, so of two parts with the
+   same SOP Instance UID the first wins.
 
-A part is committed as soon as it has been examined, as the Azure DICOM
-service does. If the body then turns out to be broken (cut short, no closing
-delimiter, over the size limit), the answer is the 4xx for that, and its
-message says how many instances received whole before the break were stored.
+If the body turns out to be broken (cut short, no closing delimiter, over the
+size limit), the parts received whole before the break are committed, and the
+4xx for the break says how many were stored.
 
 Each instance gets its own blob key (its UIDs plus a random suffix), so an
 upload that loses a race against another with the same SOP Instance UID never
@@ -69,7 +72,7 @@ from ..errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from ..index import DuplicateInstance, IndexConflict, InstanceRecord
+from ..index import DuplicateInstance, InstanceRecord
 from ..mediatypes import parse_media_type
 from ..multipart import PartData, PartEnd, PartStart, read_multipart
 from ..stow.examine import (
@@ -91,18 +94,27 @@ DICOM = "application/dicom"
 # Bytes of one part gathered in memory before they go to its file.
 _WRITE_BATCH = 1 << 20
 
-# Parts being examined or committed while the next ones are still arriving.
-_IN_FLIGHT = 3
+# Parts being synced and examined while the next ones are still arriving.
+_IN_FLIGHT = 8
+
+# Instances indexed in one transaction at most: a request's instances are
+# indexed together, up to this many at a time.
+STOW_BATCH = 50
 
 ACCEPTED = 'multipart/related; type="application/dicom" or application/dicom'
 
 
 @dataclass
 class Received:
-    """One part: stored (`reference`) or refused (`failure`) once settled."""
+    """One part: stored (`reference`) or refused (`failure`) once settled.
+
+    `temp` is its file in the incoming folder until it is moved into place
+    or removed; `record` what the index is to keep of it once examined.
+    """
 
     number: int
     temp: Path | None = None
+    record: InstanceRecord | None = None
     reference: Reference | None = None
     failure: InvalidInstance | None = None
 
@@ -135,18 +147,31 @@ class PartFile:
             await self._flush()
 
     async def finish(self) -> Path:
-        """Write what is pending, fsync and close; the file's path."""
+        """Write what is pending; the file's path. `sync_and_close` follows."""
         await self._flush()
-        await run_in_threadpool(self._sync_and_close)
         assert self.path is not None
         return self.path
 
+    def sync_and_close(self) -> None:
+        """Bring the bytes to the disk and close the file (blocking).
+
+        Parts are synced in the thread pool side by side while the next ones
+        arrive, and the file system takes several syncs in one journal commit.
+        """
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+
     def discard(self) -> None:
+        self.discard_descriptor()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+    def discard_descriptor(self) -> None:
+        """Close the file if `sync_and_close` did not."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
 
     async def _flush(self) -> None:
         if not self._pending:
@@ -155,13 +180,6 @@ class PartFile:
         self._pending = []
         self._pending_size = 0
         await run_in_threadpool(_write_all, self._fd, data)
-
-    def _sync_and_close(self) -> None:
-        # The bytes reach the disk now, in the thread pool, so the rename at
-        # commit time only has to make them visible.
-        os.fsync(self._fd)
-        os.close(self._fd)
-        self._fd = -1
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -197,59 +215,94 @@ def _too_large(limit: int) -> PayloadTooLarge:
 # Committing --------------------------------------------------------------
 
 
-def _commit_one(
-    svc: Services, record: InstanceRecord, temp: Path, replace: bool
-) -> None:
-    """Rename the part into place, then index it; InvalidInstance if refused.
+def _prepare(item: Received, part: PartFile, size: int, study: str | None) -> None:
+    """Sync the part and examine it (blocking): sets `item.record`, or
+    raises InvalidInstance."""
+    part.sync_and_close()
+    assert item.temp is not None
+    item.record = examine(item.temp, size, study)
 
-    With `replace` (PUT), an instance stored under the same SOP UID is
-    replaced and its file removed once the index names the new one.
-    Whatever happens, `temp` is gone afterwards: renamed or removed.
+
+def _commit(svc: Services, batch: list[Received], replace: bool) -> None:
+    """Store the examined parts of `batch`, in body order, as one index
+    transaction; each item ends with its `reference` or its `failure`.
+
+    The files go into place first and are made durable, then the index names
+    them, so a crash never leaves an index row without its file; files the
+    index refused are removed again, and files of replaced instances once the
+    index names their replacements. Whatever happens, the items' temporary
+    files are gone afterwards: moved or removed.
     """
-    study = record.study_instance_uid
-    series = record.series_instance_uid
-    sop = record.sop_instance_uid
-
-    def failure(reason: int, message: str) -> InvalidInstance:
-        return InvalidInstance(reason, message, record.sop_class_uid, sop)
-
-    try:
-        svc.store.put_file(record.blob_key, temp)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        _remove_blob(svc, record.blob_key)
-        logger.error("stow: cannot store a blob: %s", exc.strerror)
-        raise failure(PROCESSING_FAILURE, "the file could not be stored") from None
-
-    # The index decides duplicates (Azure 45070); the blob under its own key
-    # never touched the stored instance's file.
-    try:
-        if replace:
-            replaced = svc.index.replace_instance(record)
+    placed: list[Received] = []
+    for item in batch:
+        try:
+            _place(svc, item)
+        except OSError as exc:
+            logger.error("stow: cannot store a blob: %s", exc.strerror)
+            _refuse(svc, item, PROCESSING_FAILURE, "the file could not be stored")
         else:
-            svc.index.add_instance(record)
-            replaced = None
-    except DuplicateInstance:
-        _remove_blob(svc, record.blob_key)
-        if svc.index.find_instances(study, series, sop):
-            raise failure(
-                DUPLICATE_INSTANCE, "the SOP instance is already stored"
-            ) from None
-        raise failure(
-            CONFLICTING_STUDY,
-            "the SOPInstanceUID is already stored in another study or series",
-        ) from None
-    except IndexConflict as conflict:
-        _remove_blob(svc, record.blob_key)
-        raise failure(CONFLICTING_STUDY, str(conflict)) from None
-    except Exception:
-        _remove_blob(svc, record.blob_key)
-        logger.exception("stow: the index refused an instance")
-        raise failure(PROCESSING_FAILURE, "the index could not store it") from None
+            placed.append(item)
+    if not placed:
+        return
 
-    # The index names the new file now; the replaced one is unreferenced.
-    if replaced is not None and replaced.blob_key != record.blob_key:
-        _remove_blob(svc, replaced.blob_key)
+    try:
+        svc.store.make_durable(_record(item).blob_key for item in placed)
+        outcomes = svc.index.add_instances([_record(item) for item in placed], replace)
+    except OSError as exc:
+        logger.error("stow: cannot store a blob: %s", exc.strerror)
+        for item in placed:
+            _refuse(svc, item, PROCESSING_FAILURE, "the file could not be stored")
+        return
+    except Exception:
+        logger.exception("stow: the index refused instances")
+        for item in placed:
+            _refuse(svc, item, PROCESSING_FAILURE, "the index could not store it")
+        return
+
+    for item, outcome in zip(placed, outcomes, strict=True):
+        record = _record(item)
+        if isinstance(outcome.refusal, DuplicateInstance):
+            # The blob under its own key never touched the stored
+            # instance's file (Azure 45070).
+            _refuse(svc, item, DUPLICATE_INSTANCE, "the SOP instance is already stored")
+            continue
+        if outcome.refusal is not None:
+            _refuse(svc, item, CONFLICTING_STUDY, str(outcome.refusal))
+            continue
+        item.reference = Reference(
+            record.study_instance_uid,
+            record.series_instance_uid,
+            record.sop_instance_uid,
+            record.sop_class_uid,
+            tuple(record.warnings),
+        )
+
+        # The index names the new file now; the replaced one is unreferenced.
+        replaced = outcome.replaced
+        if replaced is not None and replaced.blob_key != record.blob_key:
+            _remove_blob(svc, replaced.blob_key)
+
+
+def _record(item: Received) -> InstanceRecord:
+    assert item.record is not None
+    return item.record
+
+
+def _place(svc: Services, item: Received) -> None:
+    """Move the part's file under its key, not yet durable."""
+    assert item.temp is not None
+    svc.store.place(_record(item).blob_key, item.temp)
+    item.temp = None
+
+
+def _refuse(svc: Services, item: Received, reason: int, message: str) -> None:
+    """`item` fails: its file, placed or not, is removed."""
+    record = _record(item)
+    item.failure = InvalidInstance(
+        reason, message, record.sop_class_uid, record.sop_instance_uid
+    )
+    _unlink_temporary(item)
+    _remove_blob(svc, record.blob_key)
 
 
 def _remove_blob(svc: Services, key: str) -> None:
@@ -274,6 +327,7 @@ class StowRequest:
         self.received: list[Received] = []
         self._part: PartFile | None = None
         self._in_flight: list[asyncio.Task[None]] = []
+        self._batch: list[Received] = []
 
     @property
     def stored(self) -> list[Reference]:
@@ -331,13 +385,13 @@ class StowRequest:
             self._unwritable(item, part, exc)
             return
 
-        # Examining runs while the next parts arrive; a few parts at most are
-        # in flight, so memory stays bounded. Each commit waits for the one
-        # before it, keeping body order.
+        # Syncing and examining run while the next parts arrive; a few parts
+        # at most are in flight, so memory stays bounded. Each part joins the
+        # batch after the one before it, keeping body order.
         while len(self._in_flight) >= _IN_FLIGHT:
             await self._in_flight.pop(0)
         previous = self._in_flight[-1] if self._in_flight else None
-        task = asyncio.create_task(self._store(item, part.size, previous))
+        task = asyncio.create_task(self._store(item, part, previous))
         self._in_flight.append(task)
 
     def _unwritable(self, item: Received, part: PartFile, exc: OSError) -> None:
@@ -350,45 +404,50 @@ class StowRequest:
         )
 
     async def _store(
-        self, item: Received, size: int, previous: asyncio.Task[None] | None
+        self, item: Received, part: PartFile, previous: asyncio.Task[None] | None
     ) -> None:
-        temp = item.temp
-        assert temp is not None
         try:
-            record = await run_in_threadpool(examine, temp, size, self.study)
-            if previous is not None:
-                await previous
-
-            # From here on the part's file is the commit's to move or remove;
-            # its name may soon belong to another request's part.
-            item.temp = None
-            await run_in_threadpool(_commit_one, self.svc, record, temp, self.replace)
+            await run_in_threadpool(_prepare, item, part, part.size, self.study)
         except InvalidInstance as failure:
             item.failure = failure
-            return
         except Exception:
             logger.exception("stow: part %d could not be stored", item.number)
             item.failure = InvalidInstance(
                 PROCESSING_FAILURE, "the server could not store the instance"
             )
-            return
         finally:
-            if item.temp is not None:
-                # Refused before the commit: free its space now.
-                item.temp.unlink(missing_ok=True)
-                item.temp = None
-        item.reference = Reference(
-            record.study_instance_uid,
-            record.series_instance_uid,
-            record.sop_instance_uid,
-            record.sop_class_uid,
-            tuple(record.warnings),
-        )
+            part.discard_descriptor()
+        if item.failure is not None:
+            # Refused before the commit: free its space now.
+            _unlink_temporary(item)
+
+        if previous is not None:
+            await previous
+        if item.failure is None:
+            self._batch.append(item)
+        if len(self._batch) >= STOW_BATCH:
+            await self._commit()
+
+    async def _commit(self) -> None:
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        try:
+            await run_in_threadpool(_commit, self.svc, batch, self.replace)
+        except Exception:
+            logger.exception("stow: instances could not be stored")
+            for item in batch:
+                if item.reference is None and item.failure is None:
+                    item.failure = InvalidInstance(
+                        PROCESSING_FAILURE, "the server could not store the instance"
+                    )
+                _unlink_temporary(item)
 
     async def settle(self) -> None:
         """Wait until every received part is stored or refused."""
         while self._in_flight:
             await self._in_flight.pop(0)
+        await self._commit()
 
     async def cleanup(self) -> None:
         """Remove every temporary file that was not committed."""
@@ -396,8 +455,13 @@ class StowRequest:
         if self._part is not None:
             self._part.discard()
         for item in self.received:
-            if item.temp is not None:
-                item.temp.unlink(missing_ok=True)
+            _unlink_temporary(item)
+
+
+def _unlink_temporary(item: Received) -> None:
+    if item.temp is not None:
+        item.temp.unlink(missing_ok=True)
+        item.temp = None
 
 
 def _boundary(request: Request) -> str | None:

@@ -51,6 +51,12 @@ from ..dicom.frames import (
     NoPixelData,
     StoredPixels,
 )
+from ..dicom.metadata_document import (
+    encode_document,
+    metadata_array,
+    public_document,
+    relative_bulk_uri,
+)
 from ..dicom.render import (
     JPEG,
     PNG,
@@ -79,7 +85,6 @@ from ..web import (
     DICOM_JSON,
     VARY_ACCEPT,
     Services,
-    dicom_json_response,
     dicomweb_root,
     services,
 )
@@ -346,43 +351,57 @@ def _metadata_etag(root: str, found: list[StoredInstance]) -> str:
 
 async def metadata(request: Request) -> Response:
     _check_json_accept(request)
-    found = await _find(request)
+    svc = services(request)
+    study, series, sop = path_uids(request)
+    found = await run_in_threadpool(svc.index.find_documents, study, series, sop)
+    if not found:
+        level = "instance" if sop else "series" if series else "study"
+        raise NotFound(f"no {level} with these UIDs is stored; check the URL")
     root = dicomweb_root(request)
 
     # A client that holds the current representation gets 304 with the
     # headers a 200 would carry, and no body (RFC 9110 §13.1.2, §15.4.5).
-    etag = _metadata_etag(root, found)
-    headers = {"ETag": etag, "Cache-Control": REVALIDATE}
+    etag = _metadata_etag(root, [item for item, _ in found])
+    headers = {**VARY_ACCEPT, "ETag": etag, "Cache-Control": REVALIDATE}
     if none_match(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers={**VARY_ACCEPT, **headers})
+        return Response(status_code=304, headers=headers)
 
-    svc = services(request)
-    items = await run_in_threadpool(_read_metadata, svc, root, found)
-    return dicom_json_response(items, headers=headers)
+    body = await run_in_threadpool(_read_metadata, svc, root, found)
+    return Response(body, media_type=DICOM_JSON, headers=headers)
 
 
 def _read_metadata(
-    svc: Services, root: str, found: list[StoredInstance]
-) -> list[dict[str, object]]:
-    items = []
-    for item in found:
-        prefix = _instance_url(root, item) + "/bulkdata/"
-        # Long values stay on disk (defer_size); a deflated stream cannot be
-        # re-read at an offset, so it is read whole.
-        deflated = item.transfer_syntax_uid == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
-        with _open_blob(svc, item) as fp:
-            ds = pydicom.dcmread(fp, defer_size=None if deflated else BULK_THRESHOLD)
-            attributes = to_dicom_json(
-                ds,
-                bulk_uri=lambda path, prefix=prefix: prefix + path,
-                bulk_threshold=BULK_THRESHOLD,
-            )
+    svc: Services, root: str, found: list[tuple[StoredInstance, str | None]]
+) -> bytes:
+    """The metadata answer: the documents the index keeps, the request's
+    root put into their BulkDataURIs, joined into one JSON array
+    (dicomhub.dicom.metadata_document). An instance stored without one is
+    read with pydicom, and its document kept for the next request."""
+    documents = []
+    for item, document in found:
+        if document is None:
+            document = _make_document(svc, item)
+        documents.append(public_document(document, _instance_url(root, item)))
+    return metadata_array(documents)
 
-        # Available Transfer Syntax UID (a QIDO-RS instance attribute, PS3.18
-        # §10.6): the stored syntax, so a client can ask for frames as stored.
-        attributes["00083002"] = {"vr": "UI", "Value": [item.transfer_syntax_uid]}
-        items.append(dict(sorted(attributes.items())))
-    return items
+
+def _make_document(svc: Services, item: StoredInstance) -> str:
+    """The metadata document of an instance stored without one, kept now."""
+    # Long values stay on disk (defer_size); a deflated stream cannot be
+    # re-read at an offset, so it is read whole.
+    deflated = item.transfer_syntax_uid == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+    with _open_blob(svc, item) as fp:
+        ds = pydicom.dcmread(fp, defer_size=None if deflated else BULK_THRESHOLD)
+        attributes = to_dicom_json(
+            ds, bulk_uri=relative_bulk_uri, bulk_threshold=BULK_THRESHOLD
+        )
+    document = encode_document(attributes, item.transfer_syntax_uid)
+    try:
+        svc.index.keep_document(item, document)
+    except Exception:
+        # The answer stands; the next request makes the document again.
+        logger.exception("metadata: cannot keep a metadata document")
+    return document
 
 
 # Frames (PS3.18 §10.4) ---------------------------------------------------------

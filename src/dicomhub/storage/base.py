@@ -6,7 +6,7 @@ implementation has to guard against path traversal on its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -17,6 +17,15 @@ class BlobStore(Protocol):
 
         Returns the size in bytes. When this returns, the blob survives a crash.
         """
+
+    def place(self, key: str, source: Path) -> None:
+        """Move the finished temporary file `source`, whose bytes its writer
+        has already synced, under `key`; durable once `make_durable` names it.
+
+        Several instances then cost one directory sync, not one each."""
+
+    def make_durable(self, keys: Iterable[str]) -> None:
+        """Make the blobs `place` put under `keys` survive a crash."""
 
     def open(self, key: str) -> BinaryIO:
         """A readable, seekable file object for `key`; FileNotFoundError if absent."""

@@ -8,9 +8,13 @@ whole instance or none of it (rename is atomic on POSIX file systems).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+# Held while folders are created (`_make_folders`).
+_FOLDERS = threading.Lock()
 
 
 class FolderStore:
@@ -45,6 +49,25 @@ class FolderStore:
         _fsync_dir(target.parent)
         return target.stat().st_size
 
+    def place(self, key: str, source: Path) -> None:
+        target = self.path(key)
+
+        # As in put_file: a concurrent delete() may remove an emptied folder.
+        for attempt in range(3):
+            try:
+                _make_folders(target.parent, self.root)
+                os.replace(source, target)
+                return
+            except FileNotFoundError:
+                if attempt == 2 or not source.exists():
+                    raise
+
+    def make_durable(self, keys: Iterable[str]) -> None:
+        # The files' bytes are synced already; their names live in their
+        # folders, each synced once however many files it received.
+        for folder in sorted({self.path(key).parent for key in keys}):
+            _fsync_dir(folder)
+
     def open(self, key: str) -> BinaryIO:
         return open(self.path(key), "rb")
 
@@ -71,6 +94,21 @@ class FolderStore:
         probe = self._incoming / ".health"
         probe.write_bytes(b"ok")
         probe.unlink()
+
+
+def _make_folders(folder: Path, root: Path) -> None:
+    """Create `folder` and its missing parents under `root`, each new one's
+    name synced into its parent so that what is placed in it stays reachable
+    after a crash. One thread at a time: a folder another thread has just
+    made is used only once its name is synced."""
+    with _FOLDERS:
+        missing = []
+        while folder != root and not folder.is_dir():
+            missing.append(folder)
+            folder = folder.parent
+        for new in reversed(missing):
+            new.mkdir(exist_ok=True)
+            _fsync_dir(new.parent)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -7,14 +7,18 @@ the index record of what can.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
+from ..dicom.metadata_document import document_attributes, encode_document
 from ..index import InstanceRecord, build_record
 from ..uids import is_valid_uid
+
+logger = logging.getLogger(__name__)
 
 # FailureReason values (PS3.18 §10.5.3): 272 (0110H, processing failure) and
 # 43264 (A900H, the data set is not a valid instance) are DIMSE statuses
@@ -42,7 +46,8 @@ class InvalidInstance(Exception):
 
 
 def examine(path: Path, size: int, study: str | None) -> InstanceRecord:
-    """The index record of the PS3.10 file at `path`, or InvalidInstance.
+    """The index record, with its metadata document, of the PS3.10 file at
+    `path`, or InvalidInstance.
 
     `size` is the file's length in bytes; `study` is the StudyInstanceUID of
     the URL (``POST {root}/studies/{study}``), None when the URL names none.
@@ -94,12 +99,13 @@ def examine(path: Path, size: int, study: str | None) -> InstanceRecord:
             sop,
         )
 
-    # Pixel data is never indexed; dropping it here keeps it unread.
-    for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
-        if keyword in ds:
-            del ds[keyword]
+    # The DICOM JSON is made once: the metadata document keeps it whole
+    # (dicomhub.dicom.metadata_document), the index what it searches and
+    # returns. One that cannot be made is refused, as before documents.
     try:
-        record = build_record(ds, transfer_syntax, size)
+        attributes = document_attributes(ds)
+        record = build_record(ds, transfer_syntax, size, attributes)
+        document = encode_document(attributes, transfer_syntax)
     except Exception as exc:
         raise InvalidInstance(
             INVALID_INSTANCE,
@@ -108,6 +114,7 @@ def examine(path: Path, size: int, study: str | None) -> InstanceRecord:
             sop,
         ) from None
 
+    record.metadata_document = document
     return record
 
 
