@@ -25,6 +25,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from dicomhub.cors import CORSMiddleware, CorsPolicy, PolicyHolder, parse_cors_settings
+from dicomhub.cors.middleware import PREFLIGHT_ANSWERS_MAX, PREFLIGHT_KEY_MAX_BYTES
 
 V = "https://viewer.example.org"
 E = "https://evil.example.net"
@@ -106,10 +107,15 @@ def holder() -> PolicyHolder:
 
 
 @pytest.fixture(scope="module")
-def url(holder: PolicyHolder) -> Iterator[str]:
+def layer(holder: PolicyHolder) -> CORSMiddleware:
+    return CORSMiddleware(INNER, holder)
+
+
+@pytest.fixture(scope="module")
+def url(layer: CORSMiddleware) -> Iterator[str]:
     port = free_port()
     config = uvicorn.Config(
-        CORSMiddleware(INNER, holder),
+        layer,
         host="127.0.0.1",
         port=port,
         log_config=None,
@@ -283,3 +289,55 @@ def test_replace_takes_only_a_policy(policy: PolicyHolder) -> None:
     with pytest.raises(TypeError, match="CorsPolicy"):
         policy.replace({"origins": ["*"]})  # type: ignore[arg-type]
     assert isinstance(policy.current, CorsPolicy)
+
+
+PREFLIGHT = {
+    "Origin": V,
+    "Access-Control-Request-Method": "GET",
+    "Access-Control-Request-Headers": "authorization",
+}
+
+
+def test_remembered_preflight_follows_a_replaced_policy(
+    url: str, policy: PolicyHolder
+) -> None:
+    """A preflight answered before a policy change is decided afresh after it."""
+    frame = url + "/v2/studies/1.2/series/1.3/instances/1.4/frames/1"
+    first = [httpx.options(frame, headers=PREFLIGHT) for _ in range(2)]
+    assert [r.status_code for r in first] == [204, 204]
+    assert first[1].headers == first[0].headers
+
+    without_authorization, _ = parse_cors_settings({**LIST, "headers": []})
+    policy.replace(without_authorization)
+    refused = httpx.options(frame, headers=PREFLIGHT)
+    assert refused.status_code == 403
+    assert "'authorization' is not allowed" in refused.text
+
+    policy.replace(parse_cors_settings(LIST)[0])
+    again = httpx.options(frame, headers=PREFLIGHT)
+    assert again.status_code == 204
+    assert again.headers["access-control-allow-headers"] == "authorization"
+
+
+def test_remembered_preflights_are_bounded(url: str, layer: CORSMiddleware) -> None:
+    """Made-up origins and header lists cannot grow the table without limit."""
+    with httpx.Client() as client:
+        for i in range(PREFLIGHT_ANSWERS_MAX + 50):
+            made_up = {**PREFLIGHT, "Origin": f"https://x{i}.example"}
+            assert client.options(url + "/any", headers=made_up).status_code == 403
+            assert len(layer._answers) <= PREFLIGHT_ANSWERS_MAX
+
+        # A key beyond the limit is answered, never stored.
+        long_list = ",".join(f"x-h{i}" for i in range(PREFLIGHT_KEY_MAX_BYTES // 4))
+        stored = len(layer._answers)
+        long = client.options(
+            url + "/any",
+            headers={**PREFLIGHT, "Access-Control-Request-Headers": long_list},
+        )
+        assert long.status_code == 403
+        assert len(layer._answers) == stored
+
+        # The allowed preflight is still answered right after the churn.
+        allowed = client.options(url + "/any", headers=PREFLIGHT)
+        assert allowed.status_code == 204
+        assert allowed.headers["access-control-allow-origin"] == V

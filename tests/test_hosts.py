@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from dicomhub.config import ServerSettings
-from dicomhub.hosts import allowed_hosts, host_name, is_loopback
+from dicomhub.hosts import (
+    ACCEPTED_HOSTS_MAX,
+    HostCheckMiddleware,
+    allowed_hosts,
+    host_name,
+    is_loopback,
+)
 
 from .conftest import Server
 
@@ -72,3 +80,36 @@ def test_loopback_names_and_allowed_hosts_pass(
     for host in (f"localhost:{port}", f"127.0.0.1:{port}", "pacs.example.org"):
         response = httpx.get(f"{server.root}/studies", headers={"Host": host})
         assert response.status_code == 200, host
+
+
+def test_accepted_host_values_are_bounded() -> None:
+    """Loopback spellings are endless; the remembered ones are not."""
+    answered: list[int] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        answered.append(204)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answered.append(message["status"])
+
+    check = HostCheckMiddleware(app, frozenset({"pacs.example.org"}))
+
+    async def ask(host: bytes) -> int:
+        headers = [(b"host", host)]
+        scope = {"type": "http", "method": "GET", "path": "/", "headers": headers}
+        await check(scope, receive, send)
+        return answered[-1]
+
+    async def run() -> None:
+        for i in range(ACCEPTED_HOSTS_MAX * 4):
+            assert await ask(f"127.0.{i // 256}.{i % 256}:8080".encode()) == 204
+        assert len(check._accepted) <= ACCEPTED_HOSTS_MAX
+        assert await ask(b"PACS.example.org:443") == 204
+        assert await ask(b"evil.example:8080") == 421
+        assert await ask(b"evil.example:8080") == 421
+
+    asyncio.run(run())

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import httpx
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from dicomhub.accesslog import AccessLogMiddleware
 
 from .conftest import Server
 from .dicomdata import fresh, stow
@@ -24,3 +31,40 @@ def test_one_line_per_request_without_patient_data(dicomweb_server: Server) -> N
     assert ct.PatientID not in log
     assert len([line for line in log.splitlines() if marker in line]) == 1
     assert f'"GET {marker}/metadata" 404' in log
+
+
+def test_the_line_names_its_source_and_follows_the_level(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The record is made without a stack walk, yet says where it comes from;
+    with INFO off for the access log nothing is made at all."""
+
+    async def no_content(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        return None
+
+    scope = {
+        "type": "http",
+        "method": "OPTIONS",
+        "path": "/v2/studies",
+        "headers": [],
+        "client": ("127.0.0.1", 50000),
+    }
+    logged = AccessLogMiddleware(no_content)
+
+    with caplog.at_level(logging.INFO, logger="dicomhub.access"):
+        asyncio.run(logged(scope, receive, send))
+    (record,) = caplog.records
+    assert record.getMessage().startswith('127.0.0.1 "OPTIONS /v2/studies" 204 0 ')
+    assert (record.filename, record.funcName) == ("accesslog.py", "__call__")
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dicomhub.access"):
+        asyncio.run(logged(scope, receive, send))
+    assert caplog.records == []

@@ -129,7 +129,9 @@ def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGI
     if authorizer is None:
         authorizer = authorizer_from_settings(settings.auth)
         if not isinstance(authorizer, OpenAccess):
-            logger.info("API keys are on: requests need 'Authorization: Bearer <key>'")
+            logger.info(
+                "authentication is on: requests need 'Authorization: Bearer <token>'"
+            )
     policy, warnings = parse_cors_settings(settings.cors)
     for warning in warnings:
         logger.warning("%s", warning)
@@ -170,4 +172,9 @@ def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGI
             "rebinding",
             settings.server.host,
         )
-    return AccessLogMiddleware(HostCheckMiddleware(CORSMiddleware(app, holder), hosts))
+    # Outermost first: the access log, the Host check (none when any Host is
+    # accepted: one layer less for every request), then CORS.
+    inner: ASGIApp = CORSMiddleware(app, holder)
+    if hosts is not None:
+        inner = HostCheckMiddleware(inner, hosts)
+    return AccessLogMiddleware(inner)

@@ -22,6 +22,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import ServerSettings
 
+# Host values (raw bytes, port included) already found acceptable; a browser
+# sends the same one on every request. Bounded: loopback names alone allow
+# millions of spellings (127.0.0.0/8, any port, *.localhost).
+ACCEPTED_HOSTS_MAX = 64
+
 
 def host_name(header: str) -> str:
     """The name part of a Host value: no port, brackets kept off, lower case."""
@@ -55,15 +60,27 @@ class HostCheckMiddleware:
     def __init__(self, app: ASGIApp, allowed: frozenset[str] | None):
         self.app = app
         self.allowed = allowed
+        self._accepted: set[bytes] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.allowed is None:
             await self.app(scope, receive, send)
             return
 
-        header = next((v for k, v in scope["headers"] if k == b"host"), b"")
+        # The first Host field; ASGI servers give lower-case names.
+        header = b""
+        for key, value in scope["headers"]:
+            if key == b"host":
+                header = value
+                break
+        if header in self._accepted:
+            await self.app(scope, receive, send)
+            return
+
         name = host_name(header.decode("latin-1"))
         if is_loopback(name) or name in self.allowed:
+            if len(self._accepted) < ACCEPTED_HOSTS_MAX:
+                self._accepted.add(header)
             await self.app(scope, receive, send)
             return
 

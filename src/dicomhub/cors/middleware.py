@@ -13,8 +13,11 @@ an inner layer set under ``Access-Control-*`` are replaced (D13); ``Vary`` is
 merged, never overwritten (docs/cors.md, D4 and D11).
 
 The policy can be replaced while the server runs (`PolicyHolder.replace`); a
-request reads it once, at its start. Known limit: the holder lives in one
-process; spreading a change to other replicas is the admin API's concern.
+request reads it once, at its start. A preflight's answer depends only on the
+plan and on the request's CORS headers, so answers are remembered per plan (a
+replaced policy starts afresh) in a bounded table. Known limit: the holder
+lives in one process; spreading a change to other replicas is the admin API's
+concern.
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ ACRM = b"access-control-request-method"
 ACRH = b"access-control-request-headers"
 ACRPN = b"access-control-request-private-network"
 VARY = b"vary"
+
+# Preflight answers remembered per plan. The table is emptied when full and
+# keys longer than the limit are never stored, so made-up origins and header
+# lists cannot grow it without limit.
+PREFLIGHT_ANSWERS_MAX = 512
+PREFLIGHT_KEY_MAX_BYTES = 2048
 
 # A refused preflight is logged once per (origin, reason) in this many seconds.
 REFUSAL_LOG_INTERVAL = 60.0
@@ -73,6 +82,7 @@ class CORSMiddleware:
         self.app = app
         self.holder = holder
         self._refusals = _RefusalLog()
+        self._answers = _PreflightAnswers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -136,30 +146,110 @@ class CORSMiddleware:
         private_network: bool,
         send: Send,
     ) -> None:
-        answer = plan.preflight(
-            origin, request_method, request_headers, private_network
+        prepared = self._answers.get(
+            plan, origin, request_method, request_headers, private_network
         )
-        vary: Header = plan.preflight_vary_header
+        if prepared.refusal is not None:
+            check, reason = prepared.refusal
+            self._refusals.log(origin, check, reason)
 
-        if answer.allowed:
-            # D1: 204 No Content, no body.
-            headers = [*answer.headers, vary]
-            await send(
-                {"type": "http.response.start", "status": 204, "headers": headers}
-            )
-            await send({"type": "http.response.body", "body": b""})
-            return
+        # D1: 204 No Content, no body; D2: 403 with the failed check named.
+        # A fresh list each time: later layers may read it as their own.
+        await send(
+            {
+                "type": "http.response.start",
+                "status": prepared.status,
+                "headers": list(prepared.headers),
+            }
+        )
+        await send({"type": "http.response.body", "body": prepared.body})
 
-        # D2: 403, no Access-Control-* header at all, the failed check named.
-        self._refusals.log(origin, answer.check or "", answer.reason)
-        body = f"CORS preflight refused ({answer.check}): {answer.reason}\n".encode()
-        headers = [
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"content-length", str(len(body)).encode("ascii")),
-            vary,
-        ]
-        await send({"type": "http.response.start", "status": 403, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+class _PreparedPreflight:
+    """A preflight answer ready to send: status, raw header list, body."""
+
+    __slots__ = ("status", "headers", "body", "refusal")
+
+    def __init__(
+        self,
+        status: int,
+        headers: tuple[Header, ...],
+        body: bytes,
+        refusal: tuple[str, str] | None,
+    ):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.refusal = refusal
+
+
+def _prepare(
+    plan: CorsPlan,
+    origin: bytes,
+    request_method: bytes,
+    request_headers: list[bytes],
+    private_network: bool,
+) -> _PreparedPreflight:
+    answer = plan.preflight(origin, request_method, request_headers, private_network)
+    vary: Header = plan.preflight_vary_header
+
+    if answer.allowed:
+        # D1: 204 No Content, no body.
+        return _PreparedPreflight(204, (*answer.headers, vary), b"", None)
+
+    # D2: 403, no Access-Control-* header at all, the failed check named.
+    body = f"CORS preflight refused ({answer.check}): {answer.reason}\n".encode()
+    headers = (
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode("ascii")),
+        vary,
+    )
+    return _PreparedPreflight(403, headers, body, (answer.check or "", answer.reason))
+
+
+class _PreflightAnswers:
+    """Preflight answers of one plan, keyed by the request's CORS headers.
+
+    The decision is a pure function of the plan and of Origin, ACRM, the ACRH
+    field lines and the PNA flag (Fetch, "CORS-preflight fetch"), so a browser
+    repeating a preflight (its cache holds answers for max_age at most, per
+    origin and URL) gets the stored answer. A new plan, from
+    `PolicyHolder.replace`, empties the table at its first request.
+    """
+
+    def __init__(self) -> None:
+        self._plan: CorsPlan | None = None
+        self._answers: dict[tuple[object, ...], _PreparedPreflight] = {}
+
+    def get(
+        self,
+        plan: CorsPlan,
+        origin: bytes,
+        request_method: bytes,
+        request_headers: list[bytes],
+        private_network: bool,
+    ) -> _PreparedPreflight:
+        if plan is not self._plan:
+            self._plan = plan
+            self._answers = {}
+
+        key = (origin, request_method, private_network, *request_headers)
+        prepared = self._answers.get(key)
+        if prepared is not None:
+            return prepared
+
+        prepared = _prepare(
+            plan, origin, request_method, request_headers, private_network
+        )
+        size = len(origin) + len(request_method) + sum(map(len, request_headers))
+        if size <= PREFLIGHT_KEY_MAX_BYTES:
+            if len(self._answers) >= PREFLIGHT_ANSWERS_MAX:
+                self._answers.clear()
+            self._answers[key] = prepared
+        return prepared
+
+    def __len__(self) -> int:
+        return len(self._answers)
 
 
 def _rewrite(
