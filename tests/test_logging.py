@@ -68,3 +68,19 @@ def test_the_line_names_its_source_and_follows_the_level(
     with caplog.at_level(logging.WARNING, logger="dicomhub.access"):
         asyncio.run(logged(scope, receive, send))
     assert caplog.records == []
+
+
+def test_an_encoded_line_break_cannot_forge_a_log_line(server_factory) -> None:
+    """A path is logged as sent, percent-encoded: a %0A in it would otherwise
+    start a line of the attacker's choosing, in the access log and in the
+    audit line of a refused admin request."""
+    server = server_factory('[auth]\napi_keys = ["0123456789abcdef0123"]\n')
+    forged = "%0A2026-12-04 12:00:00,000 INFO dicomhub.audit: forged"
+
+    for path in (f"/admin/x{forged}", f"/v2/studies{forged}"):
+        answer = httpx.get(server.url + path.replace(" ", "%20"))
+        assert answer.status_code == 401
+
+    lines = server.log().splitlines()
+    assert not [line for line in lines if line.startswith("2026-12-04 12:00")]
+    assert [line for line in lines if "refused GET /admin/x%0A2026" in line]

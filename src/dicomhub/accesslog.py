@@ -3,6 +3,9 @@
 The query string is left out on purpose: QIDO-RS queries carry patient names
 and IDs, and logs must not hold patient data.
 
+The path is logged as the client sent it (``raw_path``, still
+percent-encoded): decoded, a ``%0A`` would start a forged line of its own.
+
 The line costs every request, preflights included, so the record is made
 directly (no stack walk to find the caller, whose place is known) and its
 message is formatted only by a handler that emits it; when INFO is off for
@@ -12,6 +15,7 @@ this logger the request is passed on untouched.
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,7 +54,7 @@ class AccessLogMiddleware:
             args = (
                 client[0] if client else "-",
                 scope["method"],
-                scope["path"],
+                sent_path(scope),
                 status,
                 sent,
                 (time.perf_counter() - started) * 1000,
@@ -66,3 +70,19 @@ class AccessLogMiddleware:
 
 _CALL = AccessLogMiddleware.__call__.__name__
 _CALL_LINE = AccessLogMiddleware.__call__.__code__.co_firstlineno
+
+
+# Visible ASCII only: a request target is made of it (RFC 9112 §3.2).
+_UNSAFE = re.compile(rb"[^\x21-\x7e]")
+
+
+def sent_path(scope: Scope) -> str:
+    raw = scope.get("raw_path")
+    if raw is None:
+        raw = scope["path"].encode("utf-8", "surrogateescape")
+    if _UNSAFE.search(raw) is None:
+        return raw.decode("ascii")
+
+    # Anything else a server let through is escaped, so one request stays one
+    # line.
+    return _UNSAFE.sub(lambda m: b"\\x%02x" % m.group()[0], raw).decode("ascii")

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .accesslog import sent_path
 from .config import ConfigError
 from .errors import DicomhubError, Forbidden, ServiceUnavailable, Unauthorized
 from .oidc import (
@@ -397,9 +398,10 @@ class AuthorizationMiddleware:
                 audit_logger.info(
                     "refused %s %s from %s (%s): %d %s",
                     request.method,
-                    scope["path"],
+                    sent_path(scope),
                     request.client.host if request.client else "-",
-                    subject(request),
+                    # A token's subject is the issuer's text: kept on one line.
+                    subject(request).encode("unicode_escape").decode("ascii"),
                     exc.status,
                     exc.message,
                 )
