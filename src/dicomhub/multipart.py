@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 
-from .errors import BadRequest
+from .errors import BadRequest, PayloadTooLarge
 
 
 def new_boundary() -> str:
@@ -51,8 +51,16 @@ async def aiter_sync(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
 # tabs) before its CRLF; more than this much is not padding but garbage.
 _MAX_PADDING = 1024
 
-# The header block of one part (Content-Type, Content-Location, ...).
-_MAX_PART_HEADER_BYTES = 64 * 1024
+# The header block of one part (Content-Type, Content-Location, ...): its
+# bytes and its lines. Clients send one to three short headers a part.
+MAX_PART_HEADER_BYTES = 16 * 1024
+MAX_PART_HEADER_LINES = 64
+
+# Parts in one body: a study of this many instances goes in several requests.
+MAX_PARTS = 100_000
+
+# RFC 2046 §5.1.1: a boundary is 1 to 70 characters.
+MAX_BOUNDARY_LENGTH = 70
 
 
 class MalformedMultipart(BadRequest):
@@ -100,10 +108,16 @@ class MultipartReader:
     """
 
     def __init__(self, boundary: str):
-        if not boundary or "\r" in boundary or "\n" in boundary:
+        if (
+            not boundary
+            or len(boundary) > MAX_BOUNDARY_LENGTH
+            or "\r" in boundary
+            or "\n" in boundary
+        ):
             raise MalformedMultipart(
-                "the multipart boundary is empty or holds a line break "
-                "(RFC 2046 §5.1.1); send a boundary of 1 to 70 characters"
+                "the multipart boundary is empty, longer than "
+                f"{MAX_BOUNDARY_LENGTH} characters or holds a line break (RFC 2046 "
+                "§5.1.1); send a boundary of 1 to 70 characters"
             )
         self.boundary = boundary
         self._delimiter = b"\r\n--" + boundary.encode("latin-1")
@@ -229,18 +243,32 @@ class MultipartReader:
         """Read one header line; False when more bytes are needed."""
         newline = self._buffer.find(b"\n")
         if newline < 0:
-            if len(self._buffer) + self._header_bytes > _MAX_PART_HEADER_BYTES:
+            if len(self._buffer) + self._header_bytes > MAX_PART_HEADER_BYTES:
                 raise self._headers_too_long()
             return False
         line = bytes(self._buffer[:newline]).rstrip(b"\r")
         del self._buffer[: newline + 1]
         self._header_bytes += newline + 1
-        if self._header_bytes > _MAX_PART_HEADER_BYTES:
+        if self._header_bytes > MAX_PART_HEADER_BYTES:
             raise self._headers_too_long()
 
         if line:
             self._header_lines.append(line)
+            if len(self._header_lines) > MAX_PART_HEADER_LINES:
+                raise MalformedMultipart(
+                    f"part {self.parts + 1} has more than {MAX_PART_HEADER_LINES} "
+                    "header lines, the limit (dicomhub.multipart."
+                    "MAX_PART_HEADER_LINES); a part needs only Content-Type "
+                    "(PS3.18 §10.5.1)"
+                )
             return True
+
+        if self.parts >= MAX_PARTS:
+            raise PayloadTooLarge(
+                f"the body holds more than {MAX_PARTS} parts, the limit "
+                "(dicomhub.multipart.MAX_PARTS); send the instances in several "
+                "requests"
+            )
 
         # A blank line ends the headers (RFC 2046 §5.1.1, RFC 5322 §2.2).
         self.parts += 1
@@ -251,7 +279,8 @@ class MultipartReader:
     def _headers_too_long(self) -> MalformedMultipart:
         return MalformedMultipart(
             f"the headers of part {self.parts + 1} are longer than "
-            f"{_MAX_PART_HEADER_BYTES} bytes or never end with a blank line "
+            f"{MAX_PART_HEADER_BYTES} bytes, the limit (dicomhub.multipart."
+            "MAX_PART_HEADER_BYTES), or never end with a blank line "
             "(RFC 2046 §5.1.1)"
         )
 

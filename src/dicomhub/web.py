@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,10 +13,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .config import Settings
+from .errors import BadRequest
 from .index import SqlIndex
 from .storage import FolderStore
 
 DICOM_JSON = "application/dicom+json"
+
+# The query string of a DICOMweb request: its length in bytes (as sent,
+# percent-encoded) and its number of parameters. OHIF and dicomweb-client
+# send a few hundred bytes and fewer than 15 parameters; the limits bound the
+# work a crafted URL can cause (docs/conformance.md "Limits").
+MAX_QUERY_BYTES = 8 * 1024
+MAX_QUERY_PARAMETERS = 100
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 # DICOMweb resources choose their representation by Accept (PS3.18 §8.7), so a
 # cache must key on it (RFC 9110 §12.5.5); the CORS layer merges its own names.
@@ -107,3 +119,34 @@ def dicom_json_response(
         media_type=DICOM_JSON,
         headers={**VARY_ACCEPT, **(headers or {})},
     )
+
+
+def check_query(request: Request) -> None:
+    """400 when the query string is over MAX_QUERY_BYTES or holds more than
+    MAX_QUERY_PARAMETERS parameters; the message names the limit."""
+    query: bytes = request.scope.get("query_string", b"")
+    if len(query) > MAX_QUERY_BYTES:
+        raise BadRequest(
+            f"the query string is {len(query)} bytes, over the limit of "
+            f"{MAX_QUERY_BYTES} bytes (dicomhub.web.MAX_QUERY_BYTES); send "
+            "fewer or shorter parameters"
+        )
+    count = len(request.query_params.multi_items())
+    if count > MAX_QUERY_PARAMETERS:
+        raise BadRequest(
+            f"the query string holds {count} parameters, over the limit of "
+            f"{MAX_QUERY_PARAMETERS} (dicomhub.web.MAX_QUERY_PARAMETERS); send "
+            "fewer parameters, for example includefield values joined by commas"
+        )
+
+
+def bounded(endpoint: Endpoint) -> Endpoint:
+    """`endpoint`, answering 400 first when the query string is over the limits
+    of `check_query`."""
+
+    @functools.wraps(endpoint)
+    async def checked(request: Request) -> Response:
+        check_query(request)
+        return await endpoint(request)
+
+    return checked

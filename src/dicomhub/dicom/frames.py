@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.encaps import get_frame
+from pydicom.encaps import generate_frames, get_frame
+from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.filewriter import dcmwrite
 from pydicom.pixels import get_decoder, pixel_array
 from pydicom.pixels.utils import pack_bits
 from pydicom.uid import UID
 
-from ..errors import NotAcceptable
+from ..errors import NotAcceptable, PayloadTooLarge
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
@@ -64,6 +66,28 @@ _WORD_SIZE = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 _LONG_LENGTH_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ"}
 
 
+# Memory a decoded frame may take: decoders allocate Rows x Columns x
+# Samples per Pixel x (Bits Allocated / 8) bytes, and the codestream's own
+# header may claim more. 512 MiB is 16k x 16k pixels of 16 bit RGB.
+MAX_DECODED_FRAME_BYTES = 512 * 1024**2
+
+# Memory a whole instance decoded at once may take (a retrieve transcoded to
+# a native or another compressed syntax is made in memory).
+MAX_DECODED_INSTANCE_BYTES = 1024**3
+
+# What a deflated data set (PS3.5 §A.5) may inflate to: pydicom inflates it
+# whole in memory, and a few megabytes of zeros deflate a thousandfold.
+MAX_INFLATED_BYTES = 256 * 1024**2
+
+_MIB = 1024**2
+
+# Start of Frame markers of JPEG (ISO 10918-1 B.1.1.3: C0-CF but C4 DHT,
+# C8 JPG and CC DAC) and JPEG-LS (ISO 14495-1 SOF55, F7).
+_SOF_MARKERS = {0xC0 + n for n in range(16)} - {0xC4, 0xC8, 0xCC} | {0xF7}
+# JPEG 2000 (ISO 15444-1 A.5.1): SOC then SIZ.
+_J2K_SIZ = b"\xff\x4f\xff\x51"
+
+
 class NoPixelData(Exception):
     """The instance has no (7FE0,0010) Pixel Data."""
 
@@ -87,6 +111,90 @@ def cannot_decode(transfer_syntax: str) -> NotAcceptable:
     )
 
 
+def check_inflated_size(fp: BinaryIO, limit: int = MAX_INFLATED_BYTES) -> None:
+    """PayloadTooLarge when the data set in `fp` is deflated (PS3.5 §A.5)
+    and inflates to more than `limit` bytes, found by inflating it in pieces
+    before pydicom inflates it whole. A file or a stream that cannot be read
+    is left for pydicom to refuse. `fp` is left at its start."""
+    fp.seek(0)
+    try:
+        read_preamble(fp, True)
+        meta = _read_file_meta_info(fp)
+    except Exception:
+        fp.seek(0)
+        return
+    if meta.get("TransferSyntaxUID") != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+        fp.seek(0)
+        return
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    try:
+        while chunk := fp.read(1 << 20):
+            while chunk:
+                # At most 1 MiB out per call: counted, never held.
+                total += len(inflater.decompress(chunk, 1 << 20))
+                if total > limit:
+                    raise PayloadTooLarge(
+                        f"the deflated data set inflates to over {limit // _MIB} "
+                        "MiB, the limit (dicomhub.dicom.frames.MAX_INFLATED_BYTES); "
+                        "send it in Explicit VR Little Endian"
+                    )
+                chunk = inflater.unconsumed_tail
+    except zlib.error:
+        pass
+    finally:
+        fp.seek(0)
+
+
+def check_decoded_size(what: str, size: int, limit: int, name: str) -> None:
+    """PayloadTooLarge, before anything is allocated, when decoding `what`
+    takes `size` bytes, over `limit` (the module constant `name`)."""
+    if size > limit:
+        raise PayloadTooLarge(
+            f"{what} decodes to {size} bytes (Rows x Columns x Samples per "
+            f"Pixel x Bits Allocated / 8), over the limit of {limit // _MIB} MiB "
+            f"(dicomhub.dicom.frames.{name}); it is not decoded; retrieve it as "
+            "stored (transfer-syntax=*)"
+        )
+
+
+def codestream_size(data: bytes) -> tuple[int, int, int] | None:
+    """(rows, columns, components) a JPEG, JPEG-LS or JPEG 2000 codestream
+    says it holds, from its header alone; None when it has none of these
+    headers (RLE, whose size comes from the data set) or it cannot be read.
+    Decoders allocate by these numbers, whatever Rows and Columns say."""
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    at = data.find(_J2K_SIZ, 0, 4096)
+    if at >= 0 and len(data) >= at + 42:
+        # SIZ: Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, 4 tile sizes, Csiz.
+        xsiz, ysiz, xosiz, yosiz = struct.unpack(">4L", data[at + 8 : at + 24])
+        (csiz,) = struct.unpack(">H", data[at + 40 : at + 42])
+        return max(ysiz - yosiz, 0), max(xsiz - xosiz, 0), csiz
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int, int] | None:
+    """The frame header of a JPEG or JPEG-LS codestream (ISO 10918-1 B.2.2)."""
+    offset = 2
+    while offset + 10 <= len(data):
+        if data[offset] != 0xFF:
+            return None
+        marker = data[offset + 1]
+        if marker == 0xFF:
+            # Fill bytes before a marker (ISO 10918-1 B.1.1.2).
+            offset += 1
+            continue
+        if marker in _SOF_MARKERS:
+            rows, columns = struct.unpack(">HH", data[offset + 5 : offset + 9])
+            return rows, columns, data[offset + 9]
+        if marker == 0xDA:
+            return None
+        (length,) = struct.unpack(">H", data[offset + 2 : offset + 4])
+        offset += 2 + length
+    return None
+
+
 class StoredPixels:
     """The pixel data of one stored instance, read from its open file `fp`.
 
@@ -108,6 +216,8 @@ class StoredPixels:
         ):
             # File positions mean nothing inside a deflated stream, and big
             # endian words must be swapped: read these few files whole.
+            if self.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+                check_inflated_size(fp)
             fp.seek(0)
             self._whole = pydicom.dcmread(fp)
             if PIXEL_DATA not in self._whole:
@@ -166,8 +276,89 @@ class StoredPixels:
             bits = bits // 3 * 2
         return bits
 
+    @property
+    def decoded_frame_size(self) -> int:
+        """Bytes a decoder allocates for one frame: each sample takes whole
+        bytes (1 bit pixels one byte each)."""
+        sample_bytes = max((self.bits_allocated + 7) // 8, 1)
+        return self.rows * self.columns * self.samples_per_pixel * sample_bytes
+
+    def check_decodable(self, index: int) -> None:
+        """Refuse, before anything is allocated, to decode frame `index`
+        when it takes more than MAX_DECODED_FRAME_BYTES, or when its
+        codestream claims more pixels than Rows and Columns say (a decoder
+        allocates what the codestream claims)."""
+        check_decoded_size(
+            f"frame {index + 1}",
+            self.decoded_frame_size,
+            MAX_DECODED_FRAME_BYTES,
+            "MAX_DECODED_FRAME_BYTES",
+        )
+        if self._whole is not None:
+            return
+        if not self.encapsulated:
+            # The decoder would refuse a short value only after allocating.
+            bits = self._frame_bits()
+            if ((index + 1) * bits + 7) // 8 > self._value_length:
+                raise _short_pixel_data(self, index)
+            return
+        self._check_codestream(index, self.encoded_frame(index))
+
+    def check_all_decodable(self) -> None:
+        """`check_decodable` for every frame of encapsulated pixel data, the
+        fragments read once in order (not from the start for each frame)."""
+        check_decoded_size(
+            "a frame",
+            self.decoded_frame_size,
+            MAX_DECODED_FRAME_BYTES,
+            "MAX_DECODED_FRAME_BYTES",
+        )
+        if not self.encapsulated or self._whole is not None:
+            return
+        header = self.header
+        offsets = None
+        if "ExtendedOffsetTable" in header and "ExtendedOffsetTableLengths" in header:
+            offsets = (header.ExtendedOffsetTable, header.ExtendedOffsetTableLengths)
+        self.fp.seek(self._value_start)
+        frames = generate_frames(
+            self.fp, number_of_frames=self.number_of_frames, extended_offsets=offsets
+        )
+        index = 0
+        try:
+            for index, data in enumerate(frames):
+                self._check_codestream(index, data)
+        except (ValueError, KeyError, IndexError, struct.error) as exc:
+            raise NotAcceptable(
+                f"frame {index + 1} cannot be located in the encapsulated Pixel "
+                f"Data ({type(exc).__name__}): its fragments and offset table do "
+                "not agree with Number of Frames (PS3.5 A.4); retrieve the whole "
+                "instance as stored"
+            ) from None
+
+    def _check_codestream(self, index: int, data: bytes) -> None:
+        size = codestream_size(data[:65536])
+        if size is None:
+            return
+        rows, columns, components = size
+        if rows * columns * components > (
+            self.rows * self.columns * self.samples_per_pixel
+        ):
+            raise NotAcceptable(
+                f"the codestream of frame {index + 1} claims {columns} x {rows} "
+                f"pixels of {components} component(s), more than Rows and "
+                f"Columns say ({self.columns} x {self.rows}, Samples per Pixel "
+                f"{self.samples_per_pixel}); it is not decoded; retrieve it as "
+                "stored (transfer-syntax=*)"
+            )
+
     def native_frame(self, index: int) -> bytes:
         """Frame `index` (0-based) of native pixel data, little endian."""
+        check_decoded_size(
+            f"frame {index + 1}",
+            (self._frame_bits() + 7) // 8,
+            MAX_DECODED_FRAME_BYTES,
+            "MAX_DECODED_FRAME_BYTES",
+        )
         if self._whole is not None:
             return self._native_frame_of_whole(index)
 
@@ -176,7 +367,7 @@ class StoredPixels:
             size = bits // 8
             end = (index + 1) * size
             if end > self._value_length:
-                raise ValueError("the stored Pixel Data is shorter than its frames")
+                raise _short_pixel_data(self, index)
             self.fp.seek(self._value_start + index * size)
             return self.fp.read(size)
 
@@ -185,7 +376,7 @@ class StoredPixels:
         first_bit = index * bits
         start, end = first_bit // 8, (first_bit + bits + 7) // 8
         if end > self._value_length:
-            raise ValueError("the stored Pixel Data is shorter than its frames")
+            raise _short_pixel_data(self, index)
         self.fp.seek(self._value_start + start)
         packed = np.frombuffer(self.fp.read(end - start), dtype=np.uint8)
         unpacked = np.unpackbits(packed, bitorder="little")
@@ -243,12 +434,22 @@ class StoredPixels:
         if "ExtendedOffsetTable" in header and "ExtendedOffsetTableLengths" in header:
             offsets = (header.ExtendedOffsetTable, header.ExtendedOffsetTableLengths)
         self.fp.seek(self._value_start)
-        return get_frame(
-            self.fp,
-            index,
-            extended_offsets=offsets,
-            number_of_frames=self.number_of_frames,
-        )
+        try:
+            return get_frame(
+                self.fp,
+                index,
+                extended_offsets=offsets,
+                number_of_frames=self.number_of_frames,
+            )
+        except (ValueError, KeyError, IndexError, struct.error) as exc:
+            # Number of Frames, the offset tables and the fragments disagree
+            # (PS3.5 A.4): the stored instance holds no such frame to cut out.
+            raise NotAcceptable(
+                f"frame {index + 1} cannot be located in the encapsulated Pixel "
+                f"Data ({type(exc).__name__}): its fragments and offset table do "
+                "not agree with Number of Frames (PS3.5 A.4); retrieve the whole "
+                "instance"
+            ) from None
 
     # Decoded frames --------------------------------------------------------
 
@@ -257,6 +458,7 @@ class StoredPixels:
         be decoded here."""
         if not can_decode(self.transfer_syntax):
             raise cannot_decode(self.transfer_syntax)
+        self.check_decodable(index)
         source: Any = self._whole if self._whole is not None else self.fp
         try:
             return pixel_array(source, index=index)
@@ -291,12 +493,43 @@ class StoredPixels:
         return arr.astype(dtype, copy=False).tobytes()
 
 
+def _short_pixel_data(pixels: StoredPixels, index: int) -> NotAcceptable:
+    return NotAcceptable(
+        "the stored Pixel Data is shorter than Rows x Columns x Samples per "
+        f"Pixel x Bits Allocated say for frame {index + 1} (PS3.5 §8.1.1), so "
+        "the frame cannot be cut out of it; retrieve the whole instance"
+    )
+
+
+def check_instance_decodable(fp: BinaryIO) -> None:
+    """Refuse, before pydicom reads or decodes it, an instance whose decoded
+    pixel data would be over MAX_DECODED_INSTANCE_BYTES, or one of whose
+    frames `StoredPixels.check_decodable` refuses. `fp` is left at its start."""
+    try:
+        pixels = StoredPixels(fp)
+    except (NoPixelData, NotAcceptable):
+        fp.seek(0)
+        return
+    try:
+        check_decoded_size(
+            "the instance",
+            pixels.decoded_frame_size * pixels.number_of_frames,
+            MAX_DECODED_INSTANCE_BYTES,
+            "MAX_DECODED_INSTANCE_BYTES",
+        )
+        pixels.check_all_decodable()
+    finally:
+        fp.seek(0)
+
+
 def transcode_instance(fp: BinaryIO, target: str) -> bytes:
     """The instance in `fp` as Part 10 bytes in the native `target` syntax
     (Explicit or Implicit VR Little Endian), pixel data decoded as needed.
 
-    Raises NotAcceptable when the pixel data cannot be decoded here.
+    Raises NotAcceptable when the pixel data cannot be decoded here, and
+    PayloadTooLarge when decoding it would take too much memory.
     """
+    check_instance_decodable(fp)
     ds = pydicom.dcmread(fp)
     source = UID(ds.file_meta.TransferSyntaxUID)
 

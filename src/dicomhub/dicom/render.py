@@ -36,7 +36,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 
-from ..errors import BadRequest
+from ..errors import BadRequest, PayloadTooLarge
 from .annotate import annotate, parse_annotation
 
 JPEG = "image/jpeg"
@@ -99,6 +99,11 @@ class RegionOutside(BadRequest):
 
 # The largest viewport side; a region may be magnified up to it.
 MAX_VIEWPORT = 8192
+
+# The largest frame rendered, in pixels: rendering holds a few float64 copies
+# of the frame (Modality LUT, window), 8 bytes a pixel each. Pillow's own
+# decompression bomb check (Image.MAX_IMAGE_PIXELS) stays on as well.
+MAX_RENDER_PIXELS = 8192 * 8192
 
 VIEWPORT_FORM = (
     "viewport is vw,vh or vw,vh,sx,sy,sw,sh in pixels, for example "
@@ -207,6 +212,20 @@ def parse_quality(text: str) -> int:
     if not 1 <= quality <= 100:
         raise BadRequest("quality must be an integer from 1 to 100")
     return quality
+
+
+def check_renderable(rows: int, columns: int, number: int) -> None:
+    """PayloadTooLarge, before the frame is decoded, when frame `number` is
+    over MAX_RENDER_PIXELS (or Pillow's MAX_IMAGE_PIXELS, if lower)."""
+    limit = MAX_RENDER_PIXELS
+    if Image.MAX_IMAGE_PIXELS:
+        limit = min(limit, int(Image.MAX_IMAGE_PIXELS))
+    if rows * columns > limit:
+        raise PayloadTooLarge(
+            f"frame {number} is {columns} x {rows} pixels, over the {limit} "
+            "pixels this server renders (dicomhub.dicom.render.MAX_RENDER_PIXELS); "
+            f"retrieve the frame itself (frames/{number}) instead"
+        )
 
 
 def render(frame: np.ndarray, ds: Dataset, index: int, options: RenderOptions) -> bytes:

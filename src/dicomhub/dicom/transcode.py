@@ -493,10 +493,19 @@ def _encode_pixel_data(ds: Dataset, target: str) -> None:
             f"{reason}; ask for transfer-syntax=* or {EXPLICIT_VR_LITTLE_ENDIAN}"
         )
 
-    frames = [
-        encode_frame(pixel_array(ds, index=index), target, pixels)
-        for index in range(pixels.number_of_frames)
-    ]
+    try:
+        frames = [
+            encode_frame(pixel_array(ds, index=index), target, pixels)
+            for index in range(pixels.number_of_frames)
+        ]
+    except ValueError as exc:
+        # Native Pixel Data shorter than Rows x Columns x ... say (PS3.5
+        # §8.1.1): the stored instance cannot be encoded, only sent as is.
+        raise NotAcceptable(
+            f"the stored pixel data cannot be read as {pixels} "
+            f"({type(exc).__name__}); ask for transfer-syntax=* or "
+            f"{EXPLICIT_VR_LITTLE_ENDIAN}"
+        ) from exc
     ds.PixelData = encapsulate(frames, has_bot=True)
     ds["PixelData"].VR = "OB"
     for keyword in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):

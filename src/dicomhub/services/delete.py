@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from ..errors import NotFound
 from ..uids import path_uids
-from ..web import services
+from ..web import bounded, services
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +39,13 @@ async def delete_resource(request: Request) -> Response:
 
 
 routes = [
-    Route("/studies/{study}", delete_resource, methods=["DELETE"]),
-    Route("/studies/{study}/series/{series}", delete_resource, methods=["DELETE"]),
+    Route("/studies/{study}", bounded(delete_resource), methods=["DELETE"]),
+    Route(
+        "/studies/{study}/series/{series}", bounded(delete_resource), methods=["DELETE"]
+    ),
     Route(
         "/studies/{study}/series/{series}/instances/{instance}",
-        delete_resource,
+        bounded(delete_resource),
         methods=["DELETE"],
     ),
 ]

@@ -17,13 +17,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..errors import NotAcceptable
+from ..errors import BadRequest, NotAcceptable
 from ..index.query import run_search
 from ..qido.keys import Level
 from ..qido.params import parse_search
 from ..qido.results import build_item, return_fields
 from ..qido.warning import search_warnings
-from ..web import DICOM_JSON, base_url, dicom_json_response, dicomweb_root, services
+from ..web import (
+    DICOM_JSON,
+    base_url,
+    bounded,
+    dicom_json_response,
+    dicomweb_root,
+    services,
+)
 
 # Media ranges under which application/dicom+json is acceptable; the XML
 # representation (multipart/related; type="application/dicom+xml") is not
@@ -60,6 +67,25 @@ def _check_accept(request: Request) -> None:
     )
 
 
+# includefield values in one search, repeated or comma-separated (PS3.18
+# §8.3.4.3); a viewer names a dozen, and "all" is one.
+MAX_INCLUDEFIELD = 256
+
+
+def _check_includefield(items: list[tuple[str, str]]) -> None:
+    count = sum(
+        len([item for item in value.split(",") if item.strip()])
+        for name, value in items
+        if name == "includefield"
+    )
+    if count > MAX_INCLUDEFIELD:
+        raise BadRequest(
+            f"includefield names {count} attributes, over the limit of "
+            f"{MAX_INCLUDEFIELD} (dicomhub.services.qido.MAX_INCLUDEFIELD); "
+            "use includefield=all for every attribute the index keeps"
+        )
+
+
 def _warning_agent(request: Request) -> str:
     return urlsplit(base_url(request)).netloc
 
@@ -69,11 +95,13 @@ def _searcher(level: Level) -> Callable[[Request], Awaitable[Response]]:
 
     async def search(request: Request) -> Response:
         _check_accept(request)
+        items = request.query_params.multi_items()
+        _check_includefield(items)
         query = parse_search(
             level,
             request.path_params.get("study"),
             request.path_params.get("series"),
-            request.query_params.multi_items(),
+            items,
         )
         fields = return_fields(query)
         page = await run_in_threadpool(
@@ -101,7 +129,7 @@ def _searcher(level: Level) -> Callable[[Request], Awaitable[Response]]:
         return dicom_json_response(items, headers=headers)
 
     search.__name__ = f"search_for_{level}"
-    return search
+    return bounded(search)
 
 
 routes = [

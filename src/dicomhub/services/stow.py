@@ -85,7 +85,7 @@ from ..stow.examine import (
 )
 from ..stow.response import Reference, store_response
 from ..uids import check_uid
-from ..web import Services, dicomweb_root, services
+from ..web import Services, bounded, dicomweb_root, services
 
 logger = logging.getLogger(__name__)
 
@@ -442,6 +442,12 @@ class StowRequest:
                         PROCESSING_FAILURE, "the server could not store the instance"
                     )
                 _unlink_temporary(item)
+        finally:
+            # The answer needs only each item's reference or failure; the
+            # records (with their metadata documents) go, so a request of
+            # many parts (up to dicomhub.multipart.MAX_PARTS) holds little.
+            for item in batch:
+                item.record = None
 
     async def settle(self) -> None:
         """Wait until every received part is stored or refused."""
@@ -573,6 +579,6 @@ async def _broken_body(stow: StowRequest, exc: DicomhubError) -> DicomhubError:
 
 
 routes = [
-    Route("/studies", store_instances, methods=["POST", "PUT"]),
-    Route("/studies/{study}", store_instances, methods=["POST", "PUT"]),
+    Route("/studies", bounded(store_instances), methods=["POST", "PUT"]),
+    Route("/studies/{study}", bounded(store_instances), methods=["POST", "PUT"]),
 ]

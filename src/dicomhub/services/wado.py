@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import chain
@@ -50,6 +51,7 @@ from ..dicom.frames import (
     PIXEL_DATA,
     NoPixelData,
     StoredPixels,
+    check_instance_decodable,
 )
 from ..dicom.metadata_document import (
     encode_document,
@@ -63,6 +65,7 @@ from ..dicom.render import (
     RegionOutside,
     RenderOptions,
     Viewport,
+    check_renderable,
     parse_query,
     render,
 )
@@ -76,7 +79,7 @@ from ..dicom.transcode import (
     read_source,
     transcode_instance,
 )
-from ..errors import BadRequest, NotAcceptable, NotFound
+from ..errors import BadRequest, NotAcceptable, NotFound, PayloadTooLarge
 from ..index import StoredInstance
 from ..mediatypes import MediaRange, Wanted, acceptable, parse_accept
 from ..multipart import OutgoingPart, aiter_sync, multipart_related_stream, new_boundary
@@ -85,6 +88,7 @@ from ..web import (
     DICOM_JSON,
     VARY_ACCEPT,
     Services,
+    bounded,
     dicomweb_root,
     services,
 )
@@ -257,6 +261,7 @@ async def retrieve(request: Request) -> Response:
             f"{EXPLICIT_VR_LITTLE_ENDIAN} (PS3.18 §8.7.3)"
         )
     choice, targets = await run_in_threadpool(_instance_targets, svc, found, wanted)
+    await run_in_threadpool(_check_transcodable, svc, found, targets)
 
     parts = await _started(_instance_parts(svc, root, found, targets))
     if choice.multipart:
@@ -300,6 +305,18 @@ def _instance_targets(
         f"no accepted transfer syntax can be made: {' / '.join(reasons)} "
         "(PS3.18 §8.7.3)"
     )
+
+
+def _check_transcodable(
+    svc: Services, found: list[StoredInstance], targets: list[str]
+) -> None:
+    """Refuse, before the answer starts, an instance to be transcoded whose
+    decoding would be refused (dicomhub.dicom.frames): a refusal past the
+    first part could only cut the answer short."""
+    for item, target in zip(found, targets, strict=True):
+        if target != item.transfer_syntax_uid:
+            with _open_blob(svc, item) as fp:
+                check_instance_decodable(fp)
 
 
 def _instance_parts(
@@ -407,14 +424,33 @@ def _make_document(svc: Services, item: StoredInstance) -> str:
 # Frames (PS3.18 §10.4) ---------------------------------------------------------
 
 
+# Frames named in one frame list (PS3.18 §10.4.1.1.5); a viewer asks for one
+# frame, or a few, at a time.
+MAX_FRAME_LIST = 10000
+
+# A frame number is ASCII digits (str.isdigit would take '١' or '²'), at most
+# 10 of them: Number of Frames is an IS, at most 12 characters (PS3.5 §6.2).
+_FRAME_NUMBER = re.compile(r"[0-9]{1,10}")
+
+# A bulk data path: 8-digit hex tags and item numbers, split by '/'.
+_BULK_PATH = re.compile(r"[0-9A-Fa-f/]{1,1024}")
+
+
 def _frame_numbers(text: str) -> list[int]:
+    # Counted before it is split, so a huge list costs nothing.
+    if text.count(",") >= MAX_FRAME_LIST:
+        raise BadRequest(
+            f"the frame list names more than {MAX_FRAME_LIST} frames, the limit "
+            "(dicomhub.services.wado.MAX_FRAME_LIST); ask for the frames in "
+            "several requests"
+        )
     numbers = []
     for piece in text.split(","):
         piece = piece.strip()
-        if not piece.isdigit():
+        if not _FRAME_NUMBER.fullmatch(piece):
             raise BadRequest(
-                "frame numbers are positive integers separated by commas, for "
-                "example frames/1,2,3 (PS3.18 §10.4)"
+                "frame numbers are positive integers of at most 10 digits 0-9 "
+                "separated by commas, for example frames/1,2,3 (PS3.18 §10.4)"
             )
         number = int(piece)
         if number < 1:
@@ -457,6 +493,19 @@ def _check_frames(pixels: StoredPixels, numbers: list[int]) -> None:
         )
 
 
+def _check_decodable(pixels: StoredPixels, numbers: list[int]) -> None:
+    for number in numbers:
+        pixels.check_decodable(number - 1)
+
+
+def _check_renderable(pixels: StoredPixels, numbers: list[int]) -> None:
+    """Refuse to render frames too large to, or whose decoding is refused,
+    before anything is decoded (dicomhub.dicom.render, .frames)."""
+    for number in numbers:
+        check_renderable(pixels.rows, pixels.columns, number)
+    _check_decodable(pixels, numbers)
+
+
 async def frames(request: Request) -> Response:
     numbers = _frame_numbers(request.path_params["frames"])
     # One frame may also come alone, as the Azure DICOM service allows.
@@ -481,6 +530,10 @@ async def frames(request: Request) -> Response:
     try:
         _check_frames(pixels, numbers)
         choice, plan = _choose_frame_plan(wanted, pixels)
+        if plan.decode:
+            # Every frame is checked before the answer starts: a refusal
+            # past the first part could only cut the answer short.
+            await run_in_threadpool(_check_decodable, pixels, numbers)
     except BaseException:
         fp.close()
         raise
@@ -505,8 +558,7 @@ def _choose_frame_plan(
             if exc.reason not in reasons:
                 reasons.append(exc.reason)
     raise NotAcceptable(
-        f"the frames cannot be sent as asked: {' / '.join(reasons)} "
-        "(PS3.18 §8.7.3)"
+        f"the frames cannot be sent as asked: {' / '.join(reasons)} (PS3.18 §8.7.3)"
     )
 
 
@@ -526,7 +578,14 @@ def _frame_parts(
 
 
 async def bulkdata(request: Request) -> Response:
-    steps = parse_tag_path(request.path_params["path"])
+    path = request.path_params["path"]
+    if not _BULK_PATH.fullmatch(path):
+        raise BadRequest(
+            "a bulk data path is tags of 8 hex digits with item numbers "
+            "between them, split by '/', at most 1024 characters, for example "
+            "7FE00010 or 00540016/0/00181072"
+        )
+    steps = parse_tag_path(path)
     wanted = acceptable(
         _accept(request),
         part_types=(OCTET_STREAM,),
@@ -733,6 +792,7 @@ def _render_instance(
     fp, pixels = _open_pixels(svc, item)
     with fp:
         _check_frames(pixels, [number])
+        _check_renderable(pixels, [number])
         frame = pixels.frame_array(number - 1)
         return render(frame, pixels.header, number - 1, options)
 
@@ -797,6 +857,7 @@ def _rendered_frame_parts(
     fp, pixels = _open_pixels(svc, item)
     with fp:
         _check_frames(pixels, numbers or [1])
+        _check_renderable(pixels, numbers or [1])
         for number in numbers or [1]:
             frame = pixels.frame_array(number - 1)
             body = render(frame, pixels.header, number - 1, options)
@@ -817,13 +878,13 @@ def _rendered_instance_parts(
     first such failure is raised, else 404.
     """
     sent = 0
-    failure: NotAcceptable | RegionOutside | None = None
+    failure: NotAcceptable | RegionOutside | PayloadTooLarge | None = None
     for item in found:
         try:
             body = _render_instance(svc, item, 1, options)
         except NotFound:
             continue
-        except (NotAcceptable, RegionOutside) as exc:
+        except (NotAcceptable, RegionOutside, PayloadTooLarge) as exc:
             logger.info("rendered: an instance is left out: %s", exc.message)
             failure = failure or exc
             continue
@@ -876,20 +937,28 @@ def _first_image(
 
 
 routes = [
-    Route("/studies/{study}", retrieve, methods=["GET"]),
-    Route("/studies/{study}/series/{series}", retrieve, methods=["GET"]),
-    Route(INSTANCE, retrieve, methods=["GET"]),
-    Route("/studies/{study}/metadata", metadata, methods=["GET"]),
-    Route("/studies/{study}/series/{series}/metadata", metadata, methods=["GET"]),
-    Route(INSTANCE + "/metadata", metadata, methods=["GET"]),
-    Route(INSTANCE + "/frames/{frames}", frames, methods=["GET"]),
-    Route(INSTANCE + "/frames/{frames}/rendered", rendered, methods=["GET"]),
-    Route(INSTANCE + "/rendered", rendered, methods=["GET"]),
-    Route("/studies/{study}/series/{series}/rendered", rendered, methods=["GET"]),
-    Route("/studies/{study}/rendered", rendered, methods=["GET"]),
-    Route(INSTANCE + "/thumbnail", thumbnail, methods=["GET"]),
-    Route(INSTANCE + "/frames/{frames}/thumbnail", thumbnail, methods=["GET"]),
-    Route("/studies/{study}/series/{series}/thumbnail", thumbnail, methods=["GET"]),
-    Route("/studies/{study}/thumbnail", thumbnail, methods=["GET"]),
-    Route(INSTANCE + "/bulkdata/{path:path}", bulkdata, methods=["GET"]),
+    Route("/studies/{study}", bounded(retrieve), methods=["GET"]),
+    Route("/studies/{study}/series/{series}", bounded(retrieve), methods=["GET"]),
+    Route(INSTANCE, bounded(retrieve), methods=["GET"]),
+    Route("/studies/{study}/metadata", bounded(metadata), methods=["GET"]),
+    Route(
+        "/studies/{study}/series/{series}/metadata", bounded(metadata), methods=["GET"]
+    ),
+    Route(INSTANCE + "/metadata", bounded(metadata), methods=["GET"]),
+    Route(INSTANCE + "/frames/{frames}", bounded(frames), methods=["GET"]),
+    Route(INSTANCE + "/frames/{frames}/rendered", bounded(rendered), methods=["GET"]),
+    Route(INSTANCE + "/rendered", bounded(rendered), methods=["GET"]),
+    Route(
+        "/studies/{study}/series/{series}/rendered", bounded(rendered), methods=["GET"]
+    ),
+    Route("/studies/{study}/rendered", bounded(rendered), methods=["GET"]),
+    Route(INSTANCE + "/thumbnail", bounded(thumbnail), methods=["GET"]),
+    Route(INSTANCE + "/frames/{frames}/thumbnail", bounded(thumbnail), methods=["GET"]),
+    Route(
+        "/studies/{study}/series/{series}/thumbnail",
+        bounded(thumbnail),
+        methods=["GET"],
+    ),
+    Route("/studies/{study}/thumbnail", bounded(thumbnail), methods=["GET"]),
+    Route(INSTANCE + "/bulkdata/{path:path}", bounded(bulkdata), methods=["GET"]),
 ]

@@ -14,9 +14,11 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
+from ..dicom.frames import check_inflated_size
 from ..dicom.metadata_document import document_attributes, encode_document
+from ..errors import PayloadTooLarge
 from ..index import InstanceRecord, build_record
-from ..uids import is_valid_uid
+from ..uids import is_valid_uid, shown, uid_problem
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,14 @@ def examine(path: Path, size: int, study: str | None) -> InstanceRecord:
     `size` is the file's length in bytes; `study` is the StudyInstanceUID of
     the URL (``POST {root}/studies/{study}``), None when the URL names none.
     """
+    # pydicom inflates a deflated data set whole; its size is checked first
+    # (a few megabytes may inflate to gigabytes).
+    try:
+        with open(path, "rb") as fp:
+            check_inflated_size(fp)
+    except PayloadTooLarge as exc:
+        raise InvalidInstance(INVALID_INSTANCE, exc.message) from None
+
     try:
         ds = pydicom.dcmread(path, defer_size=_DEFER_SIZE)
         _check_complete(ds, size)
@@ -80,23 +90,27 @@ def examine(path: Path, size: int, study: str | None) -> InstanceRecord:
         raise InvalidInstance(
             INVALID_INSTANCE,
             "the file meta has no valid TransferSyntaxUID (0002,0010)",
-            sop_class,
-            sop,
+            _safe(sop_class),
+            _safe(sop),
         )
+    # These UIDs name the stored file's folders (dicomhub.index.records) and
+    # its index rows: each must be a UID (PS3.5 §9.1) before it touches either.
     for keyword, value in uids.items():
-        if not is_valid_uid(value):
+        problem = uid_problem(value)
+        if problem is not None:
             raise InvalidInstance(
                 INVALID_INSTANCE,
-                f"{keyword} is missing or not a valid UID (PS3.5 §9.1)",
-                sop_class,
-                sop,
+                f"{keyword} {shown(value)} is missing or not a valid UID: "
+                f"{problem} (PS3.5 §9.1)",
+                _safe(sop_class),
+                _safe(sop),
             )
     if study is not None and uids["StudyInstanceUID"] != study:
         raise InvalidInstance(
             STUDY_MISMATCH,
             "StudyInstanceUID differs from the URL's (PS3.18 §10.5.1)",
-            sop_class,
-            sop,
+            _safe(sop_class),
+            _safe(sop),
         )
 
     # The DICOM JSON is made once: the metadata document keeps it whole
@@ -116,6 +130,12 @@ def examine(path: Path, size: int, study: str | None) -> InstanceRecord:
 
     record.metadata_document = document
     return record
+
+
+def _safe(uid: str) -> str:
+    """A UID of the refused file fit for the answer's ReferencedSOPSequence:
+    itself when valid, else cut to 64 characters (PS3.5 §9.1)."""
+    return uid if is_valid_uid(uid) else uid[:64]
 
 
 def _check_complete(ds: Dataset, size: int) -> None:
@@ -138,6 +158,6 @@ def _check_complete(ds: Dataset, size: int) -> None:
             raise InvalidInstance(
                 INVALID_INSTANCE,
                 f"the file is truncated: element {tag} runs past its end",
-                str(ds.get("SOPClassUID") or ""),
-                str(ds.get("SOPInstanceUID") or ""),
+                _safe(str(ds.get("SOPClassUID") or "")),
+                _safe(str(ds.get("SOPInstanceUID") or "")),
             )
