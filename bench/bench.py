@@ -156,6 +156,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer", choices=("orthanc", "none"), default="orthanc")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--workers",
+        default=None,
+        help="dicomhub's worker processes, a number or auto "
+        "(default: the server's default, 1)",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the run's data folders"
     )
     args = parser.parse_args(argv)
@@ -167,6 +173,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.scales = sorted(int(n) for n in args.scale.split(",") if n)
     except ValueError:
         parser.error(f"--scale {args.scale!r}: expected counts like 10000,100000")
+    if args.workers is not None and not (
+        args.workers == "auto" or (args.workers.isdigit() and int(args.workers) > 0)
+    ):
+        parser.error(f"--workers {args.workers!r}: expected a positive number or auto")
     if args.count < 20 or args.repeats < 1 or args.rounds < 1:
         parser.error("--count must be at least 20, --repeats and --rounds at least 1")
     return args
@@ -197,10 +207,13 @@ def run(args: argparse.Namespace, run_dir: Path) -> Outcome:
     figures: list[Figure] = []
     lines: list[Line] = []
     about: dict[str, str] = machine() | {"dicomhub": version("dicomhub")}
+    about["dicomhub workers"] = args.workers or "the server's default (1)"
     data_dir = run_dir / "dicomhub"
 
     with ExitStack() as stack:
-        hub = stack.enter_context(started("uvicorn", data_dir, run_dir))
+        hub = stack.enter_context(
+            started("uvicorn", data_dir, run_dir, args.workers)
+        )
         targets = [hub]
         if args.peer == "orthanc":
             peer = stack.enter_context(orthanc.orthanc(run_dir / "orthanc"))
@@ -284,6 +297,7 @@ def run(args: argparse.Namespace, run_dir: Path) -> Outcome:
         f"--repeats {args.repeats} --rounds {args.rounds} --peer {args.peer}"
         + (f" --only {args.only}" if args.only else "")
         + (f" --scale {args.scale}" if args.scale else "")
+        + (f" --workers {args.workers}" if args.workers else "")
     )
     return Outcome(about, figures, lines, ctx.differences)
 

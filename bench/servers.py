@@ -1,6 +1,7 @@
 """The servers a benchmark talks to, each one process on a free loopback port.
 
-- ``uvicorn``: ``dicomhub serve``, as a user runs it;
+- ``uvicorn``: ``dicomhub serve``, as a user runs it (``--workers N`` when
+  `workers` is given, otherwise the server's default);
 - ``granian``: the same application under granian (bench/asgi.py ``app``);
 - ``bare``: the floor, an ASGI callable answering 204 with no logic, under
   uvicorn with the options ``dicomhub serve`` passes (bench/asgi.py ``bare``);
@@ -71,11 +72,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_command(kind: str, port: int, data_dir: Path) -> list[str]:
+def server_command(
+    kind: str, port: int, data_dir: Path, workers: str | None = None
+) -> list[str]:
     if kind == "uvicorn":
         return [
             sys.executable, "-m", "dicomhub", "serve",
             "--port", str(port), "--data-dir", str(data_dir),
+            *(["--workers", workers] if workers is not None else []),
         ]  # fmt: skip
     if kind == "granian":
         return [
@@ -116,8 +120,12 @@ def server(kind: str, data_dir: Path, log_dir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def started(kind: str, data_dir: Path, log_dir: Path) -> Iterator[Running]:
-    """Run one of `KINDS`; yields it once /health answers 2xx."""
+def started(
+    kind: str, data_dir: Path, log_dir: Path, workers: str | None = None
+) -> Iterator[Running]:
+    """Run one of `KINDS`; yields it once /health answers 2xx. `workers` is
+    the ``--workers`` of ``dicomhub serve`` (kind ``uvicorn`` only); its pid is
+    the parent's, whose tree bench/memory.py sums."""
     if kind not in KINDS:
         raise ValueError(f"server kind {kind!r}: expected one of {', '.join(KINDS)}")
     port = free_port()
@@ -125,7 +133,7 @@ def started(kind: str, data_dir: Path, log_dir: Path) -> Iterator[Running]:
     log_path = log_dir / f"{kind}-{port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            server_command(kind, port, data_dir),
+            server_command(kind, port, data_dir, workers),
             cwd=REPOSITORY,
             env=server_environment(kind, data_dir),
             stdout=log,
@@ -145,6 +153,8 @@ def started(kind: str, data_dir: Path, log_dir: Path) -> Iterator[Running]:
             if time.monotonic() > deadline:
                 raise SystemExit(f"bench: {kind} did not get healthy; see {log_path}")
             time.sleep(0.2)
+        if workers is not None:
+            all_started(process, log_path, workers, deadline)
         yield Running("dicomhub", url, url + "/v2", process.pid)
     finally:
         process.terminate()
@@ -153,3 +163,19 @@ def started(kind: str, data_dir: Path, log_dir: Path) -> Iterator[Running]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def all_started(
+    process: subprocess.Popen[bytes], log_path: Path, workers: str, deadline: float
+) -> None:
+    """Wait until every worker logged its start: /health answers as soon as
+    one worker is up, and the others would start during the first phase."""
+    count = (os.cpu_count() or 1) if workers == "auto" else int(workers)
+    if count == 1:
+        return
+    while log_path.read_text(errors="replace").count("startup complete") < count:
+        if process.poll() is not None:
+            raise SystemExit(f"bench: dicomhub exited; see {log_path}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: a dicomhub worker did not start; see {log_path}")
+        time.sleep(0.2)

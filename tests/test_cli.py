@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 
 def dicomhub(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,3 +36,23 @@ def test_version_is_printed() -> None:
     result = dicomhub("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("dicomhub ")
+
+
+def test_serve_help_offers_workers() -> None:
+    result = dicomhub("serve", "--help")
+
+    assert result.returncode == 0
+    assert "--workers" in result.stdout
+
+
+def test_a_bad_workers_value_is_one_error_before_any_start(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    result = dicomhub(
+        "serve", "--workers", "none", "--port", "1", "--data-dir", str(data_dir)
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.count("invalid setting: server.workers = 'none'") == 1
+    assert 'must be a positive integer, or "auto"' in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not data_dir.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,46 @@ def test_api_keys_from_the_environment_may_be_comma_separated() -> None:
         "first-key-0123456789",
         "second-key-0123456789",
     ]
+
+
+def test_one_worker_by_default() -> None:
+    assert load_settings(None, environ={}).server.workers == 1
+
+
+def test_workers_from_file_environment_and_flag(tmp_path: Path) -> None:
+    config = tmp_path / "dicomhub.toml"
+    config.write_text("[server]\nworkers = 3\n")
+
+    assert load_settings(config, environ={}).server.workers == 3
+    environ = {"DICOMHUB_SERVER_WORKERS": "2"}
+    assert load_settings(config, environ=environ).server.workers == 2
+    assert load_settings(config, environ=environ, workers="4").server.workers == 4
+
+
+@pytest.mark.parametrize("value", ["auto", "AUTO", " auto "])
+def test_auto_workers_are_one_per_cpu_core(value: str) -> None:
+    environ = {"DICOMHUB_SERVER_WORKERS": value}
+
+    assert load_settings(None, environ=environ).server.workers == os.cpu_count()
+
+
+@pytest.mark.parametrize(
+    "text", ["0", "-1", "2.5", "true", "many", "", '"2 workers"', "[2]"]
+)
+def test_invalid_workers_name_the_key_and_the_rule(text: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, environ={"DICOMHUB_SERVER_WORKERS": text})
+
+    assert caught.value.key == "server.workers"
+    assert str(caught.value).startswith("server.workers = ")
+    assert 'must be a positive integer, or "auto" for one per CPU core' in str(
+        caught.value
+    )
+
+
+def test_invalid_workers_in_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "dicomhub.toml"
+    config.write_text("[server]\nworkers = 0\n")
+
+    with pytest.raises(ConfigError, match=r"server\.workers = 0: must be"):
+        load_settings(config, environ={})

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-import sys
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from .config import ConfigError, load_settings
+from .config import (
+    ConfigError,
+    load_settings,
+    read_raw,
+    settings_from_raw,
+    with_overrides,
+)
 
 app = typer.Typer(
     help="dicomhub: a DICOMweb server (PS3.18) with Azure-style CORS settings.",
@@ -57,6 +62,13 @@ def serve(
     data_dir: Annotated[
         Path | None, typer.Option(help="where the index and the instances live")
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            help='server processes sharing the port: a number, or "auto" for '
+            "one per CPU core (default 1)"
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option(help="debug, info, warning or error")
     ] = "info",
@@ -64,30 +76,60 @@ def serve(
     """Run the DICOMweb server (root /v2, health at /health)."""
     import uvicorn
 
-    from .app import create_app
+    from .factory import (
+        SETTINGS_VARIABLE,
+        check_in_own_process,
+        configure_logging,
+        worker_environment,
+    )
 
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         _fail(f"--log-level {log_level!r}: expected debug, info, warning or error")
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
-        settings = load_settings(config, host=host, port=port, data_dir=data_dir)
-        application = create_app(settings)
+        raw = with_overrides(
+            read_raw(config),
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            workers=workers,
+        )
+        settings = settings_from_raw(raw)
     except ConfigError as exc:
         _fail(f"invalid setting: {exc}")
         return
+    configure_logging(log_level, settings.server.workers)
 
+    options: dict[str, Any] = {
+        "host": settings.server.host,
+        "port": settings.server.port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if settings.server.workers == 1:
+        from .app import create_app
+
+        try:
+            application = create_app(settings)
+        except ConfigError as exc:
+            _fail(f"invalid setting: {exc}")
+            return
+        uvicorn.run(application, **options)
+        return
+
+    # Before any worker starts: check every setting, migrate the index and
+    # create the data folder once (dicomhub.factory).
+    handed = worker_environment(raw, log_level)
+    problem = check_in_own_process(handed)
+    if problem is not None:
+        _fail(f"invalid setting: {problem}")
+    os.environ[SETTINGS_VARIABLE] = handed
     uvicorn.run(
-        application,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
+        "dicomhub.factory:application",
+        factory=True,
+        workers=settings.server.workers,
+        **options,
     )
 
 

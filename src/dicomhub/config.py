@@ -52,6 +52,11 @@ class ServerSettings:
     # guard, see dicomhub.hosts).
     allowed_hosts: list[str] = field(default_factory=list)
     max_body_bytes: int = 8 * 1024**3
+    # Server processes sharing the port; "auto" is one per CPU core. One by
+    # default: SQLite takes one writer at a time whatever the process count,
+    # and every process holds its own copy of the application in memory
+    # (docs/configuration.md).
+    workers: int = 1
 
 
 @dataclass
@@ -126,10 +131,23 @@ def load_settings(
     **server_overrides: Any,
 ) -> Settings:
     """Read, merge and type the settings; command-line flags win over both."""
-    raw = read_raw(config_file, environ)
-    server_raw = dict(raw["server"])
-    server_raw.update({k: v for k, v in server_overrides.items() if v is not None})
+    raw = with_overrides(read_raw(config_file, environ), **server_overrides)
+    return settings_from_raw(raw)
 
+
+def with_overrides(
+    raw: dict[str, dict[str, Any]], **server_overrides: Any
+) -> dict[str, dict[str, Any]]:
+    """`raw` with the command-line flags that were given put over its [server]."""
+    server = dict(raw["server"])
+    server.update({k: v for k, v in server_overrides.items() if v is not None})
+    return {**raw, "server": server}
+
+
+def settings_from_raw(raw: Mapping[str, Mapping[str, Any]]) -> Settings:
+    """Check and type merged tables (from `read_raw`, or as a parent process
+    handed them to its workers)."""
+    server_raw = dict(raw["server"])
     known = set(ServerSettings.__dataclass_fields__)
     for key in server_raw:
         if key not in known:
@@ -143,4 +161,29 @@ def load_settings(
             raise ConfigError(
                 f"server.{key}", getattr(server, key), "must be an integer"
             ) from None
-    return Settings(server, raw["storage"], raw["index"], raw["cors"], raw["auth"])
+    server.workers = worker_count(server.workers)
+    return Settings(
+        server,
+        dict(raw["storage"]),
+        dict(raw["index"]),
+        dict(raw["cors"]),
+        dict(raw["auth"]),
+    )
+
+
+def worker_count(value: Any) -> int:
+    """The number of server processes `value` asks for: a positive integer, or
+    "auto" for one per CPU core."""
+    number: Any = value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return os.cpu_count() or 1
+        number = int(text) if text.isdigit() else None
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ConfigError(
+            "server.workers",
+            value,
+            'must be a positive integer, or "auto" for one per CPU core',
+        )
+    return number
