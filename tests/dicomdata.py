@@ -162,3 +162,13 @@ PERSON_NAME_OBJECTS = [
     ),
     ("chrX1.dcm", {"Alphabetic": "Wang^XiaoDong", "Ideographic": "王^小東"}),
 ]
+
+
+def temporary_files(blobs: Path) -> list[Path]:
+    """Files a store left in ``.incoming``, less each process's lock file
+    (dicomhub.storage.folder): what an interrupted or refused write leaves."""
+    return [
+        path
+        for path in (blobs / ".incoming").rglob("*")
+        if path.is_file() and path.name != "lock"
+    ]

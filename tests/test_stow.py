@@ -20,7 +20,7 @@ from dicomhub.mediatypes import parse_media_type
 from dicomhub.multipart import MultipartReader, PartData, PartStart
 
 from .conftest import Server
-from .dicomdata import fresh, multipart_body, stow, to_bytes
+from .dicomdata import fresh, multipart_body, stow, temporary_files, to_bytes
 
 MULTIPART = 'multipart/related; type="application/dicom"'
 
@@ -83,7 +83,7 @@ def blob_of(server: Server, sop: str) -> Path:
 
 
 def incoming(server: Server) -> list[Path]:
-    return list((server.data_dir / "blobs" / ".incoming").iterdir())
+    return temporary_files(server.data_dir / "blobs")
 
 
 @pytest.mark.parametrize(
@@ -479,7 +479,9 @@ def test_body_over_the_limit(server_factory: Any) -> None:
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 400 KiB file system for the blobs; skipped where mounting is denied."""
+    """A 400 KiB file system for the blobs; skipped where mounting is denied.
+    Ask for it before `server_factory`: a server holds a lock file on it until
+    it stops (dicomhub.storage.folder), so it is unmounted after."""
     mount_point = tmp_path / "small-disk"
     mount_point.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
@@ -495,7 +497,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_disk_full_fails_instances_not_the_server(
-    server_factory: Any, small_disk: Path
+    small_disk: Path, server_factory: Any
 ) -> None:
     """A full disk: the parts that do not fit fail with 272 (processing
     failure), the others are stored whole, and no temporary file stays."""
@@ -507,7 +509,7 @@ def test_disk_full_fails_instances_not_the_server(
     assert answers[0].status_code == 200
     assert answers[-1].status_code == 409
     assert set(sum((reasons(a) for a in answers), [])) == {272}
-    assert list((small_disk / ".incoming").iterdir()) == []
+    assert temporary_files(small_disk) == []
     keys = {key for _, key in index_rows(server)}
     files = {
         str(path.relative_to(small_disk))

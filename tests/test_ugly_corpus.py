@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from .conftest import DICOMWEB_CORS, Server, start_server
-from .dicomdata import multipart_body, sample_files
+from .dicomdata import multipart_body, sample_files, temporary_files
 
 UGLY = sample_files("ugly")
 
@@ -31,7 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def check_data_dir(data_dir: Path) -> None:
     """No temporary file left; index rows and blobs match one to one."""
     blobs = data_dir / "blobs"
-    assert list((blobs / ".incoming").iterdir()) == []
+    assert temporary_files(blobs) == []
     with sqlite3.connect(data_dir / "index.sqlite3") as db:
         keys = {key for (key,) in db.execute("SELECT blob_key FROM instance")}
     files = {

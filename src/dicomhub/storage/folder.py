@@ -3,12 +3,22 @@
 A part is written to a temporary file in ``<root>/.incoming``, fsynced, then
 renamed into place and its directory fsynced, so a crash leaves either the
 whole instance or none of it (rename is atomic on POSIX file systems).
+
+Several processes may share the folder (workers, replicas): each writes its
+temporary files in a folder of its own under ``.incoming``, holding an
+``flock`` on a ``lock`` file in it for as long as it lives. What a process
+left behind is removed by the next one to start once that lock is free, so
+no process ever removes a file another is still writing.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -16,17 +26,22 @@ from typing import BinaryIO
 # Held while folders are created (`_make_folders`).
 _FOLDERS = threading.Lock()
 
+# A process's folder under .incoming whose lock file is missing is one being
+# made, or one whose maker died before locking it; only an old one is removed.
+_UNLOCKED_GRACE = 3600.0
+
 
 class FolderStore:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._incoming = self.root / ".incoming"
-        self._incoming.mkdir(exist_ok=True)
+        incoming = self.root / ".incoming"
+        incoming.mkdir(exist_ok=True)
 
-        # Parts left behind by a crash were never indexed; they are garbage.
-        for leftover in self._incoming.iterdir():
-            leftover.unlink(missing_ok=True)
+        # Parts left behind by an ended process were never indexed; they are
+        # garbage.
+        _remove_abandoned(incoming)
+        self._incoming, self._lock = _own_folder(incoming)
 
     def path(self, key: str) -> Path:
         return self.root / key
@@ -117,3 +132,41 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _own_folder(incoming: Path) -> tuple[Path, int]:
+    """A new folder under `incoming` and the open, locked descriptor of its
+    lock file, which the process keeps until it ends."""
+    while True:
+        folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=incoming))
+        fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # A starting process took it for abandoned in the instant between
+            # mkdtemp and flock, and removes it: make another.
+            os.close(fd)
+            continue
+        return folder, fd
+
+
+def _remove_abandoned(incoming: Path) -> None:
+    for entry in incoming.iterdir():
+        if not entry.is_dir():
+            # A temporary file of the layout before folders per process.
+            entry.unlink(missing_ok=True)
+            continue
+        try:
+            fd = os.open(entry / "lock", os.O_RDWR)
+        except FileNotFoundError:
+            if time.time() - entry.stat().st_mtime > _UNLOCKED_GRACE:
+                shutil.rmtree(entry, ignore_errors=True)
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # its process is alive
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+        finally:
+            os.close(fd)
