@@ -39,12 +39,39 @@ def multipart_related_stream(
     yield f"--{boundary}--\r\n".encode("latin-1")
 
 
-async def aiter_sync(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Run a blocking byte iterator in the thread pool, chunk by chunk."""
-    from starlette.concurrency import iterate_in_threadpool
+# What one trip to the thread pool brings back at least, unless the iterator
+# ends first: a small answer (a frame, a small instance) costs one trip, and a
+# large one still streams in pieces of about this size.
+SYNC_BATCH_BYTES = 256 * 1024
 
-    async for chunk in iterate_in_threadpool(iterator):
-        yield chunk
+
+async def aiter_sync(iterable: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """Run a blocking byte iterator in the thread pool, a batch of chunks per
+    trip (each trip hands work between threads, which costs more than joining
+    a few small chunks); the iterator is closed however the answer ends."""
+    from starlette.concurrency import run_in_threadpool
+
+    iterator = iter(iterable)
+
+    def next_batch() -> bytes | None:
+        pieces: list[bytes] = []
+        size = 0
+        for chunk in iterator:
+            pieces.append(chunk)
+            size += len(chunk)
+            if size >= SYNC_BATCH_BYTES:
+                break
+        return b"".join(pieces) if pieces else None
+
+    try:
+        while (batch := await run_in_threadpool(next_batch)) is not None:
+            yield batch
+    finally:
+        # Not while a batch is being made: a cancelled trip to the pool still
+        # ends before the cancellation is raised here (anyio's run_sync).
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
 
 
 # RFC 2046 §5.1.1 lets a delimiter line carry "transport padding" (spaces and

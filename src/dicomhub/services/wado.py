@@ -121,10 +121,13 @@ def _accept(request: Request) -> list[MediaRange]:
 
 
 async def _find(request: Request) -> list[StoredInstance]:
-    study, series, sop = path_uids(request)
-    found = await run_in_threadpool(
-        services(request).index.find_instances, study, series, sop
-    )
+    return await run_in_threadpool(_found, services(request), *path_uids(request))
+
+
+def _found(
+    svc: Services, study: str, series: str | None, sop: str | None
+) -> list[StoredInstance]:
+    found = svc.index.find_instances(study, series, sop)
     if not found:
         level = "instance" if sop else "series" if series else "study"
         raise NotFound(f"no {level} with these UIDs is stored; check the URL")
@@ -233,9 +236,13 @@ def _single_response(parts: Iterator[OutgoingPart]) -> Response:
 
 
 async def _started(parts: Iterator[OutgoingPart]) -> Iterator[OutgoingPart]:
+    return await run_in_threadpool(_first_made, parts)
+
+
+def _first_made(parts: Iterator[OutgoingPart]) -> Iterator[OutgoingPart]:
     """`parts` with its first part made now, so that what fails on it fails
     before the answer has started."""
-    first = await run_in_threadpool(next, parts, None)
+    first = next(parts, None)
     return parts if first is None else chain([first], parts)
 
 
@@ -243,9 +250,6 @@ async def _started(parts: Iterator[OutgoingPart]) -> Iterator[OutgoingPart]:
 
 
 async def retrieve(request: Request) -> Response:
-    found = await _find(request)
-    svc = services(request)
-    root = dicomweb_root(request)
     single = (DICOM,) if request.path_params.get("instance") else ()
     wanted = acceptable(
         _accept(request),
@@ -254,19 +258,37 @@ async def retrieve(request: Request) -> Response:
         default=Wanted(DICOM, (), True),
     )
 
+    # One trip to the thread pool finds, checks and makes the first part.
+    choice, parts = await run_in_threadpool(
+        _prepared_instances,
+        services(request),
+        path_uids(request),
+        wanted,
+        dicomweb_root(request),
+    )
+    if choice.multipart:
+        return _multipart_response(parts, DICOM)
+    return _single_response(parts)
+
+
+def _prepared_instances(
+    svc: Services,
+    uids: tuple[str, str | None, str | None],
+    wanted: list[Wanted],
+    root: str,
+) -> tuple[Wanted, Iterator[OutgoingPart]]:
+    # A missing resource is named before an Accept that fits nothing.
+    found = _found(svc, *uids)
     if not wanted:
         raise NotAcceptable(
             "no representation fits Accept; ask for multipart/related; "
             'type="application/dicom" with transfer-syntax=* (as stored) or '
             f"{EXPLICIT_VR_LITTLE_ENDIAN} (PS3.18 §8.7.3)"
         )
-    choice, targets = await run_in_threadpool(_instance_targets, svc, found, wanted)
-    await run_in_threadpool(_check_transcodable, svc, found, targets)
+    choice, targets = _instance_targets(svc, found, wanted)
+    _check_transcodable(svc, found, targets)
 
-    parts = await _started(_instance_parts(svc, root, found, targets))
-    if choice.multipart:
-        return _multipart_response(parts, DICOM)
-    return _single_response(parts)
+    return choice, _first_made(_instance_parts(svc, root, found, targets))
 
 
 def _instance_targets(
@@ -524,24 +546,36 @@ async def frames(request: Request) -> Response:
             "none of these (PS3.18 §8.7.3)"
         )
 
-    item = (await _find(request))[0]
-    svc = services(request)
-    fp, pixels = await run_in_threadpool(_open_pixels, svc, item)
+    # One trip to the thread pool finds, opens, checks and makes the first
+    # part: a viewer asks for frames one small request at a time.
+    choice, plan, parts = await run_in_threadpool(
+        _prepared_frames, services(request), path_uids(request), numbers, wanted
+    )
+    if choice.multipart:
+        return _multipart_response(parts, plan.media_type)
+    return _single_response(parts)
+
+
+def _prepared_frames(
+    svc: Services,
+    uids: tuple[str, str | None, str | None],
+    numbers: list[int],
+    wanted: list[Wanted],
+) -> tuple[Wanted, FramePlan, Iterator[OutgoingPart]]:
+    item = _found(svc, *uids)[0]
+    fp, pixels = _open_pixels(svc, item)
     try:
         _check_frames(pixels, numbers)
         choice, plan = _choose_frame_plan(wanted, pixels)
         if plan.decode:
             # Every frame is checked before the answer starts: a refusal
             # past the first part could only cut the answer short.
-            await run_in_threadpool(_check_decodable, pixels, numbers)
+            _check_decodable(pixels, numbers)
     except BaseException:
         fp.close()
         raise
 
-    parts = await _started(_frame_parts(fp, pixels, numbers, plan))
-    if choice.multipart:
-        return _multipart_response(parts, plan.media_type)
-    return _single_response(parts)
+    return choice, plan, _first_made(_frame_parts(fp, pixels, numbers, plan))
 
 
 def _choose_frame_plan(
