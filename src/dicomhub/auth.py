@@ -393,8 +393,9 @@ class AuthorizationMiddleware:
             else:
                 self.authorizer.authorize(request, action)
         except DicomhubError as exc:
-            if action is Action.ADMIN:
-                # Every refused settings request is audited, guesses included.
+            if action in (Action.ADMIN, Action.WRITE, Action.DELETE):
+                # Every refused settings change, store or delete is audited,
+                # guesses included; refused reads are in the access log.
                 audit_logger.info(
                     "refused %s %s from %s (%s): %d %s",
                     request.method,

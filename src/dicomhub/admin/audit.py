@@ -5,21 +5,20 @@ One line per change or refused change through the admin API: what was asked
 client's address), and either the old and new settings as compact JSON (with
 the validator's warnings, if any) or the reason of the refusal. When: the log
 record's own time. Settings hold no patient data; text taken from the request
-is kept on one line, so a crafted value cannot forge a line of its own.
+is kept on one line, so a crafted value cannot forge a line of its own. The
+helpers shared with the audit of stores and deletes are in ``dicomhub.audit``.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
 
+from ..accesslog import sent_path
+from ..audit import address, audit, compact, one_line
 from ..auth import subject
-
-audit = logging.getLogger("dicomhub.audit")
 
 
 def changed(
@@ -36,13 +35,13 @@ def changed(
         "%s changed (%s %s) by %s from %s, version %d: old=%s new=%s%s",
         what,
         request.method,
-        request.url.path,
-        subject(request),
-        _address(request),
+        sent_path(request.scope),
+        one_line(subject(request)),
+        address(request),
         version,
-        _compact(old),
-        _compact(new),
-        f" warnings={_compact(list(warnings))}" if warnings else "",
+        compact(old),
+        compact(new),
+        f" warnings={compact(list(warnings))}" if warnings else "",
     )
 
 
@@ -51,22 +50,10 @@ def refused(request: Request, what: str, status: int, reason: str) -> None:
         "%s change refused (%s %s) for %s from %s: %d %s",
         what,
         request.method,
-        request.url.path,
-        subject(request),
-        _address(request),
+        sent_path(request.scope),
+        one_line(subject(request)),
+        address(request),
         status,
-        _one_line(reason),
+        one_line(reason),
     )
 
-
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "-"
-
-
-def _compact(value: Any) -> str:
-    # JSON escapes every control character, so the text stays on one line.
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _one_line(text: str) -> str:
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

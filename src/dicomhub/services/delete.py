@@ -3,6 +3,8 @@
 The index rows go first, in one transaction, so the instances vanish from
 every search and retrieve at once; then the blobs are removed. A crash between
 the two leaves only unreferenced files, never an index row without its file.
+Every DELETE, whatever its outcome, leaves one line in the audit log
+(``dicomhub.audit``): who, the UIDs, the instances removed and the status.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..errors import NotFound
+from .. import audit
+from ..errors import DicomhubError, NotFound
+from ..index import StoredInstance
 from ..uids import path_uids
 from ..web import bounded, services
 
@@ -22,9 +26,26 @@ logger = logging.getLogger(__name__)
 
 
 async def delete_resource(request: Request) -> Response:
-    study, series, sop = path_uids(request)
+    params = request.path_params
+    uids = (params.get("study"), params.get("series"), params.get("instance"))
+    removed: list[StoredInstance] = []
+    status = 500
+    try:
+        removed = await run_in_threadpool(
+            services(request).index.delete, *path_uids(request)
+        )
+        response = await _remove_blobs(request, removed)
+        status = response.status_code
+        return response
+    except DicomhubError as exc:
+        status = exc.status
+        raise
+    finally:
+        audit.deleted(request, status, len(removed), uids)
+
+
+async def _remove_blobs(request: Request, removed: list[StoredInstance]) -> Response:
     svc = services(request)
-    removed = await run_in_threadpool(svc.index.delete, study, series, sop)
     if not removed:
         raise NotFound("nothing is stored under this URL; nothing was deleted")
 

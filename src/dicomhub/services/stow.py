@@ -66,6 +66,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .. import audit
 from ..errors import (
     BadRequest,
     DicomhubError,
@@ -117,6 +118,10 @@ class Received:
     record: InstanceRecord | None = None
     reference: Reference | None = None
     failure: InvalidInstance | None = None
+    # For the audit log: the study the examined instance names, and whether
+    # it replaced a stored one (PUT).
+    study: str | None = None
+    replaced: bool = False
 
 
 # Receiving ---------------------------------------------------------------
@@ -279,6 +284,7 @@ def _commit(svc: Services, batch: list[Received], replace: bool) -> None:
 
         # The index names the new file now; the replaced one is unreferenced.
         replaced = outcome.replaced
+        item.replaced = replaced is not None
         if replaced is not None and replaced.blob_key != record.blob_key:
             _remove_blob(svc, replaced.blob_key)
 
@@ -336,6 +342,15 @@ class StowRequest:
     @property
     def failed(self) -> list[InvalidInstance]:
         return [item.failure for item in self.received if item.failure]
+
+    @property
+    def replaced(self) -> int:
+        return sum(1 for item in self.received if item.reference and item.replaced)
+
+    @property
+    def studies(self) -> set[str]:
+        """The Study Instance UIDs of the instances examined, stored or not."""
+        return {item.study for item in self.received if item.study}
 
     async def handle(self, event: PartStart | PartData | PartEnd) -> None:
         if isinstance(event, PartStart):
@@ -408,6 +423,7 @@ class StowRequest:
     ) -> None:
         try:
             await run_in_threadpool(_prepare, item, part, part.size, self.study)
+            item.study = _record(item).study_instance_uid
         except InvalidInstance as failure:
             item.failure = failure
         except Exception:
@@ -513,16 +529,42 @@ def _check_length(request: Request, limit: int) -> None:
 
 
 async def store_instances(request: Request) -> Response:
-    """POST stores new instances; PUT also replaces stored ones (Azure upsert)."""
-    svc = services(request)
+    """POST stores new instances; PUT also replaces stored ones (Azure upsert).
+
+    Every request, whatever its outcome, leaves one audit line: who, the
+    counts stored, replaced and failed, the studies concerned, the status.
+    """
     study = request.path_params.get("study")
+    stow = StowRequest(services(request), study, replace=request.method == "PUT")
+    status = 500
+    try:
+        response = await _store(request, stow)
+        status = response.status_code
+        return response
+    except DicomhubError as exc:
+        status = exc.status
+        raise
+    finally:
+        stored = len(stow.stored)
+        audit.stored(
+            request,
+            status,
+            stored - stow.replaced,
+            stow.replaced,
+            len(stow.failed),
+            stow.studies,
+        )
+
+
+async def _store(request: Request, stow: StowRequest) -> Response:
+    svc = stow.svc
+    study = stow.study
     if study is not None:
         check_uid(study, "StudyInstanceUID")
     boundary = _boundary(request)
     limit = svc.settings.server.max_body_bytes
     _check_length(request, limit)
 
-    stow = StowRequest(svc, study, replace=request.method == "PUT")
     try:
         try:
             await _read_body(stow, _limited(request, limit), boundary)
