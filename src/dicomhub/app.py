@@ -4,8 +4,10 @@ From the outside in (docs/cors.md §6):
 
 1. access log: one line for every request, preflights included;
    then the Host check, which refuses names of other servers (DNS rebinding);
+   then the security headers (nosniff; CSP on the admin page);
 2. CORS: answers preflights before routing and authentication, and puts the
-   policy's headers on every other response, errors and 500s included;
+   policy's headers on every other response, errors and 500s included; just
+   inside it, the cookie check against cross-site forms (dicomhub.csrf);
 3. Starlette's server-error layer: an unhandled exception becomes a plain 500;
 4. authorisation: the one place that decides who may do what;
 5. the routes, whose DicomhubError exceptions become 4xx answers.
@@ -13,6 +15,7 @@ From the outside in (docs/cors.md §6):
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import warnings
 from typing import Any
@@ -34,12 +37,14 @@ from .auth import (
     OpenAccess,
     authorizer_from_settings,
 )
-from .config import Settings
+from .config import ConfigError, ServerSettings, Settings
 from .cors import CORSMiddleware, PolicyHolder, parse_cors_settings
 from .cors.store import CorsSettingStore
+from .csrf import CSRFMiddleware
 from .errors import DicomhubError
 from .hosts import HostCheckMiddleware, allowed_hosts
 from .index import SqlIndex
+from .secheaders import SecurityHeadersMiddleware
 from .services import changefeed, delete, qido, stow, wado
 from .storage import FolderStore
 from .web import Services, services
@@ -82,10 +87,13 @@ def quiet_pydicom() -> None:
 
     pydicom reports odd values (with the value itself) through its logger and
     the warnings module; a stored value may be a patient's name. The server
-    keeps bytes as received, so it reads without value validation.
+    keeps bytes as received, so it reads without value validation. A decoder
+    that rejects a frame logs its traceback at ERROR before pydicom raises;
+    dicomhub answers that error itself (a 406 naming only the exception's
+    type), so pydicom's logger is silenced at every level.
     """
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
-    logging.getLogger("pydicom").setLevel(logging.ERROR)
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL + 1)
     warnings.filterwarnings("ignore", module=r"pydicom(\..*)?")
 
 
@@ -123,6 +131,48 @@ def _dispatching(path: str, group: list[Route]) -> Route:
     return Route(path, dispatch, methods=sorted(handlers))
 
 
+def listens_on_loopback(host: str) -> bool:
+    """Whether `host`, the address to listen on, is reachable from this
+    machine only (127.0.0.0/8, ::1, "localhost")."""
+    host = host.strip().lower().removeprefix("[").removesuffix("]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_open_access(server: ServerSettings, authorizer: Authorizer) -> None:
+    """Refuse to listen beyond loopback without authentication, unless asked to.
+
+    Without [auth] every client that reaches the port may read, store, delete
+    and reconfigure; on loopback that is this machine's users, elsewhere it is
+    the network. Raises ConfigError, which ``dicomhub serve`` turns into exit 2.
+    """
+    if not isinstance(authorizer, OpenAccess) or listens_on_loopback(server.host):
+        return
+
+    if not server.allow_open_access:
+        raise ConfigError(
+            "server.host",
+            server.host,
+            "not a loopback address, and [auth] configures no authentication, so "
+            "anyone who reaches the port could read, store and delete; configure "
+            "[auth] (api_keys or issuer, docs/configuration.md), or, to run open "
+            "on purpose, set [server] allow_open_access = true "
+            "(DICOMHUB_SERVER_ALLOW_OPEN_ACCESS=true, or "
+            "'dicomhub serve --allow-open-access')",
+        )
+    logger.warning(
+        "open access on %s: [auth] configures no authentication and "
+        "allow_open_access is true, so anyone who reaches the port can read, "
+        "store and delete every instance, and change the CORS settings; "
+        "configure [auth] to require tokens",
+        server.host,
+    )
+
+
 def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGIApp:
     """Build the application; raises ConfigError on an invalid setting."""
     quiet_pydicom()
@@ -132,6 +182,7 @@ def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGI
             logger.info(
                 "authentication is on: requests need 'Authorization: Bearer <token>'"
             )
+    check_open_access(settings.server, authorizer)
     policy, warnings = parse_cors_settings(settings.cors)
     for warning in warnings:
         logger.warning("%s", warning)
@@ -173,8 +224,11 @@ def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGI
             settings.server.host,
         )
     # Outermost first: the access log, the Host check (none when any Host is
-    # accepted: one layer less for every request), then CORS.
-    inner: ASGIApp = CORSMiddleware(app, holder)
+    # accepted: one layer less for every request), the security headers, CORS,
+    # then the cookie check (docs/security.md).
+    inner: ASGIApp = CSRFMiddleware(app, holder, settings.server.public_base_url)
+    inner = CORSMiddleware(inner, holder)
+    inner = SecurityHeadersMiddleware(inner)
     if hosts is not None:
         inner = HostCheckMiddleware(inner, hosts)
     return AccessLogMiddleware(inner)

@@ -69,6 +69,14 @@ def serve(
             "one per CPU core (default 1)"
         ),
     ] = None,
+    allow_open_access: Annotated[
+        bool,
+        typer.Option(
+            "--allow-open-access",
+            help="listen on a non-loopback address with no authentication "
+            "set up: anyone who reaches the port can read, store and delete",
+        ),
+    ] = False,
     log_level: Annotated[
         str, typer.Option(help="debug, info, warning or error")
     ] = "info",
@@ -92,6 +100,9 @@ def serve(
             port=port,
             data_dir=data_dir,
             workers=workers,
+            # Only when given: the flag can open, never close, what the file
+            # or the environment opened.
+            allow_open_access=True if allow_open_access else None,
         )
         settings = settings_from_raw(raw)
     except ConfigError as exc:

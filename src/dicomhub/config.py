@@ -57,6 +57,10 @@ class ServerSettings:
     # and every process holds its own copy of the application in memory
     # (docs/configuration.md).
     workers: int = 1
+    # Listen on a non-loopback address without [auth]: anyone who reaches the
+    # port may then read, store and delete. Off: such a server refuses to
+    # start (docs/security.md).
+    allow_open_access: bool = False
 
 
 @dataclass
@@ -162,6 +166,9 @@ def settings_from_raw(raw: Mapping[str, Mapping[str, Any]]) -> Settings:
                 f"server.{key}", getattr(server, key), "must be an integer"
             ) from None
     server.workers = worker_count(server.workers)
+    server.allow_open_access = flag(
+        "server.allow_open_access", server.allow_open_access
+    )
     return Settings(
         server,
         dict(raw["storage"]),
@@ -187,3 +194,13 @@ def worker_count(value: Any) -> int:
             'must be a positive integer, or "auto" for one per CPU core',
         )
     return number
+
+
+def flag(key: str, value: Any) -> bool:
+    """A true/false setting: a TOML or JSON boolean, or the text true or false
+    (any case) as an environment variable may give it."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, "must be true or false")
+    return value

@@ -2,8 +2,10 @@
 
 The files live in ``dicomhub/static/admin`` and load nothing from elsewhere;
 the page talks to ``/admin/cors`` only. Its answers carry a Content Security
-Policy that allows exactly that (W3C CSP Level 3), and refuse being framed by
-other pages, so no other site can overlay the form and trick a click on Save.
+Policy that allows exactly that (W3C CSP Level 3) and refuse being framed by
+other pages, so no other site can overlay the form and trick a click on Save;
+those headers are set with every other security header in
+`dicomhub.secheaders`.
 """
 
 from __future__ import annotations
@@ -19,13 +21,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 STATIC = Path(__file__).resolve().parent.parent / "static" / "admin"
 
 PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; "
-        "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
-        "form-action 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
     # Revalidate, so that a newer dicomhub's page is never mixed with old files.
     "Cache-Control": "no-cache",
 }
