@@ -48,7 +48,7 @@ CORS_SETTINGS = {
     "max_age": 600,
 }
 
-KINDS = ("uvicorn", "granian", "bare", "bare+cors", "bare+log")
+KINDS = ("uvicorn", "unlogged", "granian", "bare", "bare+cors", "bare+log")
 
 # The uvicorn options `dicomhub serve` uses (src/dicomhub/cli.py), so that the
 # floor and dicomhub differ only in the application.
@@ -75,7 +75,7 @@ def free_port() -> int:
 def server_command(
     kind: str, port: int, data_dir: Path, workers: str | None = None
 ) -> list[str]:
-    if kind == "uvicorn":
+    if kind in ("uvicorn", "unlogged"):
         return [
             sys.executable, "-m", "dicomhub", "serve",
             "--port", str(port), "--data-dir", str(data_dir),
@@ -105,7 +105,10 @@ def server_environment(kind: str, data_dir: Path) -> dict[str, str]:
     env["DICOMHUB_SERVER_DATA_DIR"] = str(data_dir)
     for key, value in CORS_SETTINGS.items():
         env[f"DICOMHUB_CORS_{key.upper()}"] = json.dumps(value)
-    if kind != "uvicorn":
+    if kind == "unlogged":
+        # dicomhub serve with [server] access_log = false.
+        env["DICOMHUB_SERVER_ACCESS_LOG"] = "false"
+    if kind not in ("uvicorn", "unlogged"):
         # bench.asgi, and granian from its own folder (not a project dependency).
         paths = [str(GRANIAN_DIR)] if kind == "granian" else []
         env["PYTHONPATH"] = os.pathsep.join([*paths, str(REPOSITORY)])

@@ -84,3 +84,18 @@ def test_an_encoded_line_break_cannot_forge_a_log_line(server_factory) -> None:
     lines = server.log().splitlines()
     assert not [line for line in lines if line.startswith("2026-12-04 12:00")]
     assert [line for line in lines if "refused GET /admin/x%0A2026" in line]
+
+
+def test_the_access_log_can_be_turned_off(server_factory) -> None:
+    """[server] access_log = false (or DICOMHUB_SERVER_ACCESS_LOG=false), for a
+    reverse proxy that logs every request itself; other lines stay."""
+    from_file = server_factory("[server]\naccess_log = false\n")
+    from_env = server_factory(env={"DICOMHUB_SERVER_ACCESS_LOG": "false"})
+    logged = server_factory()
+
+    for server in (from_file, from_env, logged):
+        assert httpx.get(server.url + "/v2/studies").status_code == 200
+
+    assert "dicomhub.access" not in from_file.log()
+    assert "dicomhub.access" not in from_env.log()
+    assert '"GET /v2/studies" 200' in logged.log()

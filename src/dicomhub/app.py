@@ -223,12 +223,14 @@ def create_app(settings: Settings, authorizer: Authorizer | None = None) -> ASGI
             "rebinding",
             settings.server.host,
         )
-    # Outermost first: the access log, the Host check (none when any Host is
-    # accepted: one layer less for every request), the security headers, CORS,
-    # then the cookie check (docs/security.md).
+    # Outermost first: the access log (unless turned off), the Host check
+    # (none when any Host is accepted: one layer less for every request), the
+    # security headers, CORS, then the cookie check (docs/security.md).
     inner: ASGIApp = CSRFMiddleware(app, holder, settings.server.public_base_url)
     inner = CORSMiddleware(inner, holder)
     inner = SecurityHeadersMiddleware(inner)
     if hosts is not None:
         inner = HostCheckMiddleware(inner, hosts)
+    if not settings.server.access_log:
+        return inner
     return AccessLogMiddleware(inner)

@@ -61,6 +61,9 @@ class ServerSettings:
     # port may then read, store and delete. Off: such a server refuses to
     # start (docs/security.md).
     allow_open_access: bool = False
+    # One line per request in the log (dicomhub.accesslog); off when a reverse
+    # proxy in front already logs every request.
+    access_log: bool = True
 
 
 @dataclass
@@ -169,6 +172,7 @@ def settings_from_raw(raw: Mapping[str, Mapping[str, Any]]) -> Settings:
     server.allow_open_access = flag(
         "server.allow_open_access", server.allow_open_access
     )
+    server.access_log = flag("server.access_log", server.access_log)
     return Settings(
         server,
         dict(raw["storage"]),
