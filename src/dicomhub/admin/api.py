@@ -24,6 +24,7 @@ validator refuses adds ``key``, ``value`` and ``rule``.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Awaitable, Sequence
 from email.utils import format_datetime
@@ -49,7 +50,7 @@ from ..errors import (
 )
 from ..mediatypes import parse_media_type
 from ..web import services
-from . import audit
+from . import audit, openapi
 from .live import LiveCorsSettings
 
 WHAT = "CORS settings"
@@ -194,7 +195,10 @@ async def _json_body(request: Request) -> Any:
     )
     try:
         data = json.loads(
-            bytes(body), object_pairs_hook=_unique_keys, parse_constant=_no_constant
+            bytes(body),
+            object_pairs_hook=_unique_keys,
+            parse_constant=_no_constant,
+            parse_float=_finite,
         )
     except ValueError as exc:
         raise BadRequest(f"the body is not JSON: {exc}") from None
@@ -202,6 +206,16 @@ async def _json_body(request: Request) -> Any:
         raise too_deep from None
     if _depth(data) > MAX_DEPTH:
         raise too_deep
+
+    # RFC 8259 §8.2: a lone surrogate escape ("\ud800") names no character;
+    # Python keeps it, and no answer could repeat it in UTF-8.
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "the body is not JSON text of Unicode characters: a \\uD800-\\uDFFF "
+            "escape stands alone; send each character whole"
+        ) from None
     return data
 
 
@@ -232,6 +246,15 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    # RFC 8259 §6 leaves out numbers beyond the double range; Python makes them
+    # infinite, which no answer could carry.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("a number is beyond the range of a double")
+    return value
 
 
 class _Invalid(BadRequest):
@@ -342,4 +365,8 @@ async def cors_settings(request: Request) -> Response:
 
 
 # One route for the path, so that the router's 405 lists every method.
-routes = [Route("/admin/cors", cors_settings, methods=["GET", "PUT", "DELETE"])]
+routes = [
+    Route("/admin/cors", cors_settings, methods=["GET", "PUT", "DELETE"]),
+    # This API's OpenAPI 3.0 description (admin/openapi.py).
+    Route("/admin/openapi.json", openapi.openapi_json, methods=["GET"]),
+]
