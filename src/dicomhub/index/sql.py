@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from .base import DuplicateInstance, IndexConflict, Indexed
@@ -89,6 +91,24 @@ class SqlIndex:
     def _locked(self) -> Any:
         return self._write_lock or _NoLock()
 
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction, holding SQLite's write lock from its start.
+
+        Python's sqlite3 begins a transaction only at the first INSERT, UPDATE
+        or DELETE, so the SELECTs that check a record before it is written
+        would each see the database as it is at that moment, and another
+        process (a worker, a replica) could commit in between: the study read
+        as missing, then its series found under the other process's new study.
+        BEGIN IMMEDIATE takes the lock first (SQLite, "BEGIN TRANSACTION"), so
+        the checks and the writes see one state; other writers wait up to the
+        busy timeout. Other databases get no such lock here.
+        """
+        with self._locked(), self.engine.begin() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+
     def add_instance(self, record: InstanceRecord) -> None:
         (indexed,) = self.add_instances([record])
         if indexed.refusal is not None:
@@ -103,22 +123,21 @@ class SqlIndex:
     def add_instances(
         self, records: Sequence[InstanceRecord], replace: bool = False
     ) -> list[Indexed]:
-        with self._locked():
-            try:
-                with self.engine.begin() as conn:
-                    return [self._index(conn, item, replace) for item in records]
-            except IntegrityError:
-                # On PostgreSQL a concurrent writer may have committed one of
-                # these UIDs first: the batch is rolled back, and each record
-                # is indexed on its own.
-                pass
-            return [self._index_alone(item, replace) for item in records]
+        try:
+            with self._writing() as conn:
+                return [self._index(conn, item, replace) for item in records]
+        except IntegrityError:
+            # On PostgreSQL a concurrent writer may have committed one of
+            # these UIDs first: the batch is rolled back, and each record is
+            # indexed on its own.
+            pass
+        return [self._index_alone(item, replace) for item in records]
 
     def _index_alone(self, record: InstanceRecord, replace: bool) -> Indexed:
         # A second attempt finds what the concurrent writer committed.
         for attempt in range(2):
             try:
-                with self.engine.begin() as conn:
+                with self._writing() as conn:
                     return self._index(conn, record, replace)
             except IntegrityError:
                 if attempt == 1:
@@ -309,7 +328,7 @@ class SqlIndex:
             instance.c.blob_key == item.blob_key,
             ~exists().where(instance_document.c.instance_pk == instance.c.pk),
         )
-        with self._locked(), self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 insert(instance_document).from_select(
                     ["instance_pk", "document"], source
@@ -319,7 +338,7 @@ class SqlIndex:
     def delete(
         self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
     ) -> list[StoredInstance]:
-        with self._locked(), self.engine.begin() as conn:
+        with self._writing() as conn:
             found = [
                 StoredInstance(*row)
                 for row in conn.execute(
