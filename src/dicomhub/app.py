@@ -47,7 +47,7 @@ from .index import SqlIndex
 from .secheaders import SecurityHeadersMiddleware
 from .services import changefeed, delete, qido, stow, wado
 from .storage import FolderStore
-from .web import Services, services
+from .web import Services, bounded, services
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,10 @@ def dicomweb_routes() -> list[Route]:
         *delete.routes,
         *changefeed.routes,
     ]:
-        by_path.setdefault(route.path, []).append(route)
+        # Every transaction refuses an oversized query string first
+        # (dicomhub.web.check_query), a route added later included.
+        checked = Route(route.path, bounded(route.endpoint), methods=route.methods)
+        by_path.setdefault(route.path, []).append(checked)
     return [
         group[0] if len(group) == 1 else _dispatching(path, group)
         for path, group in by_path.items()

@@ -20,7 +20,7 @@ from .. import audit
 from ..errors import DicomhubError, NotFound
 from ..index import StoredInstance
 from ..uids import path_uids
-from ..web import bounded, services
+from ..web import services
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +60,13 @@ async def _remove_blobs(request: Request, removed: list[StoredInstance]) -> Resp
 
 
 routes = [
-    Route("/studies/{study}", bounded(delete_resource), methods=["DELETE"]),
+    Route("/studies/{study}", delete_resource, methods=["DELETE"]),
     Route(
-        "/studies/{study}/series/{series}", bounded(delete_resource), methods=["DELETE"]
+        "/studies/{study}/series/{series}", delete_resource, methods=["DELETE"]
     ),
     Route(
         "/studies/{study}/series/{series}/instances/{instance}",
-        bounded(delete_resource),
+        delete_resource,
         methods=["DELETE"],
     ),
 ]

@@ -26,7 +26,6 @@ from ..qido.warning import search_warnings
 from ..web import (
     DICOM_JSON,
     base_url,
-    bounded,
     dicom_json_response,
     dicomweb_root,
     services,
@@ -129,7 +128,7 @@ def _searcher(level: Level) -> Callable[[Request], Awaitable[Response]]:
         return dicom_json_response(items, headers=headers)
 
     search.__name__ = f"search_for_{level}"
-    return bounded(search)
+    return search
 
 
 routes = [

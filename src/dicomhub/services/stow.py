@@ -86,7 +86,7 @@ from ..stow.examine import (
 )
 from ..stow.response import Reference, store_response
 from ..uids import check_uid
-from ..web import Services, bounded, dicomweb_root, services
+from ..web import Services, dicomweb_root, services
 
 logger = logging.getLogger(__name__)
 
@@ -621,6 +621,6 @@ async def _broken_body(stow: StowRequest, exc: DicomhubError) -> DicomhubError:
 
 
 routes = [
-    Route("/studies", bounded(store_instances), methods=["POST", "PUT"]),
-    Route("/studies/{study}", bounded(store_instances), methods=["POST", "PUT"]),
+    Route("/studies", store_instances, methods=["POST", "PUT"]),
+    Route("/studies/{study}", store_instances, methods=["POST", "PUT"]),
 ]

@@ -88,7 +88,6 @@ from ..web import (
     DICOM_JSON,
     VARY_ACCEPT,
     Services,
-    bounded,
     dicomweb_root,
     services,
 )
@@ -971,28 +970,28 @@ def _first_image(
 
 
 routes = [
-    Route("/studies/{study}", bounded(retrieve), methods=["GET"]),
-    Route("/studies/{study}/series/{series}", bounded(retrieve), methods=["GET"]),
-    Route(INSTANCE, bounded(retrieve), methods=["GET"]),
-    Route("/studies/{study}/metadata", bounded(metadata), methods=["GET"]),
+    Route("/studies/{study}", retrieve, methods=["GET"]),
+    Route("/studies/{study}/series/{series}", retrieve, methods=["GET"]),
+    Route(INSTANCE, retrieve, methods=["GET"]),
+    Route("/studies/{study}/metadata", metadata, methods=["GET"]),
     Route(
-        "/studies/{study}/series/{series}/metadata", bounded(metadata), methods=["GET"]
+        "/studies/{study}/series/{series}/metadata", metadata, methods=["GET"]
     ),
-    Route(INSTANCE + "/metadata", bounded(metadata), methods=["GET"]),
-    Route(INSTANCE + "/frames/{frames}", bounded(frames), methods=["GET"]),
-    Route(INSTANCE + "/frames/{frames}/rendered", bounded(rendered), methods=["GET"]),
-    Route(INSTANCE + "/rendered", bounded(rendered), methods=["GET"]),
+    Route(INSTANCE + "/metadata", metadata, methods=["GET"]),
+    Route(INSTANCE + "/frames/{frames}", frames, methods=["GET"]),
+    Route(INSTANCE + "/frames/{frames}/rendered", rendered, methods=["GET"]),
+    Route(INSTANCE + "/rendered", rendered, methods=["GET"]),
     Route(
-        "/studies/{study}/series/{series}/rendered", bounded(rendered), methods=["GET"]
+        "/studies/{study}/series/{series}/rendered", rendered, methods=["GET"]
     ),
-    Route("/studies/{study}/rendered", bounded(rendered), methods=["GET"]),
-    Route(INSTANCE + "/thumbnail", bounded(thumbnail), methods=["GET"]),
-    Route(INSTANCE + "/frames/{frames}/thumbnail", bounded(thumbnail), methods=["GET"]),
+    Route("/studies/{study}/rendered", rendered, methods=["GET"]),
+    Route(INSTANCE + "/thumbnail", thumbnail, methods=["GET"]),
+    Route(INSTANCE + "/frames/{frames}/thumbnail", thumbnail, methods=["GET"]),
     Route(
         "/studies/{study}/series/{series}/thumbnail",
-        bounded(thumbnail),
+        thumbnail,
         methods=["GET"],
     ),
-    Route("/studies/{study}/thumbnail", bounded(thumbnail), methods=["GET"]),
-    Route(INSTANCE + "/bulkdata/{path:path}", bounded(bulkdata), methods=["GET"]),
+    Route("/studies/{study}/thumbnail", thumbnail, methods=["GET"]),
+    Route(INSTANCE + "/bulkdata/{path:path}", bulkdata, methods=["GET"]),
 ]
