@@ -400,8 +400,12 @@ def measure(
         url, instance, data_dir, log_dir, seconds, rounds
     )
 
+    # One process, as for the preflights: with several workers the kernel may
+    # hand all of wrk's connections to one of them in one round and spread
+    # them in the next, which swamps a cost of a few percent.
     progress(f"CORS cost on QIDO-RS, {', '.join(queries)}, {rounds} rounds")
-    actual, base_rates = measure_actual(url + "/v2", queries, seconds, rounds)
+    with servers.server("uvicorn", data_dir, log_dir) as hub:
+        actual, base_rates = measure_actual(hub + "/v2", queries, seconds, rounds)
     rows += actual
 
     progress("CORS layer alone, in process")
