@@ -127,6 +127,11 @@ def test_health_and_admin_page_need_no_key(server: Server) -> None:
     assert httpx.get(server.url + "/admin/").status_code == 200
     assert httpx.get(server.url + "/admin/cors").status_code == 401
 
+    # Typed without its slash, the page's address leads to it.
+    typed = httpx.get(server.url + "/admin", follow_redirects=True)
+    assert typed.status_code == 200
+    assert str(typed.url).endswith("/admin/")
+
 
 def test_the_audit_log_names_the_key(server: Server) -> None:
     current = httpx.get(server.url + "/admin/cors", headers=BEARER).json()

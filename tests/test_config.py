@@ -51,6 +51,9 @@ def test_environment_lists_may_be_json() -> None:
         ("[server]\nport = 'eighty'\n", "server.port"),
         ("[server]\ncolour = 'blue'\n", "server.colour"),
         ("[nonsense]\na = 1\n", "nonsense"),
+        # A misspelt path would put the instances somewhere else unannounced.
+        ("[storage]\npaht = '/elsewhere'\n", "storage.paht"),
+        ("[index]\nurll = 'sqlite:///x'\n", "index.urll"),
         ("[server\n", "--config"),
     ],
 )

@@ -547,6 +547,12 @@ jwks_file = "{jwks_file}"
             "auth.api_keys.ro.roles",
         ),
         ('roles_claim = "realm_access..roles"\n', "auth.roles_claim"),
+        # Read as an access token while an issuer is set: never usable.
+        (
+            'issuer = "http://127.0.0.1:9"\naudience = "x"\n'
+            'api_keys = { dotted = "0123456789abcdef0.part-two.part-three" }\n',
+            "auth.api_keys.dotted",
+        ),
     ],
 )
 def test_bad_oidc_settings_stop_the_server(

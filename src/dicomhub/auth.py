@@ -46,7 +46,8 @@ class Action(enum.Enum):
 
 def action_for(method: str, path: str) -> Action:
     # The admin page's files hold no data; the API calls they make are checked.
-    if path == "/health" or path == "/admin/" or path.startswith("/admin/static/"):
+    # "/admin" is redirected to the page ("/admin/").
+    if path in ("/health", "/admin", "/admin/") or path.startswith("/admin/static/"):
         return Action.PUBLIC
     if path.startswith("/admin"):
         return Action.ADMIN
@@ -368,6 +369,17 @@ def authorizer_from_settings(raw: dict[str, Any]) -> Authorizer:
 
     given = raw.get("api_keys")
     keys = _api_keys(given) if given else []
+    for api_key in keys:
+        # With an issuer, a JWT-shaped bearer token goes to OpenID Connect, so
+        # such a key could never be used.
+        if verifier is not None and looks_like_jwt(api_key.key.decode()):
+            raise ConfigError(
+                f"auth.api_keys.{api_key.name}",
+                "(hidden)",
+                "has the shape of a JWT (three parts joined by dots), which "
+                "this server reads as an access token while auth.issuer is "
+                "set; choose a key with fewer dots",
+            )
     if verifier is None and not keys:
         return OpenAccess()
     return BearerTokens(keys, verifier, roles_claim, role_map)

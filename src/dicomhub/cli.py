@@ -55,7 +55,9 @@ def _fail(message: str, code: int = 2) -> None:
 def serve(
     config: Annotated[
         Path | None,
-        typer.Option(help="TOML settings file (tables server, cors, storage, index)"),
+        typer.Option(
+            help="TOML settings file (tables server, storage, index, cors, auth)"
+        ),
     ] = None,
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,

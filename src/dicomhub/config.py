@@ -173,6 +173,15 @@ def settings_from_raw(raw: Mapping[str, Mapping[str, Any]]) -> Settings:
         "server.allow_open_access", server.allow_open_access
     )
     server.access_log = flag("server.access_log", server.access_log)
+
+    # A misspelt key would otherwise put the data somewhere else unannounced.
+    for table, keys in (("storage", {"path"}), ("index", {"url"})):
+        for key, value in raw[table].items():
+            if key not in keys:
+                expected = ", ".join(sorted(keys))
+                raise ConfigError(
+                    f"{table}.{key}", value, f"unknown key; expected {expected}"
+                )
     return Settings(
         server,
         dict(raw["storage"]),

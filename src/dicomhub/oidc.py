@@ -184,7 +184,11 @@ class JwksCache:
 
 
 def _get_json(client: httpx.Client, url: str) -> Any:
-    response = client.get(url, headers={"Accept": "application/json"})
+    # The URL goes into the error: the log then says where the keys were sought.
+    try:
+        response = client.get(url, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise ValueError(f"GET {url}: {exc}") from None
     if response.status_code != 200:
         raise ValueError(f"GET {url} answered {response.status_code}")
     try:

@@ -11,12 +11,11 @@ beside the database, for PostgreSQL a transaction-level advisory lock.
 from __future__ import annotations
 
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -29,9 +28,16 @@ ADVISORY_LOCK_KEY = 0x6469636F6D687562
 # Beside a SQLite index file "index.sqlite3": "index.sqlite3.migrate-lock".
 LOCK_SUFFIX = ".migrate-lock"
 
+# Alembic names each of its plugins at INFO when it is imported; the
+# migrations it runs are still logged. Hence the import in `upgrade`.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
 
 def upgrade(engine: Engine) -> None:
     """Bring the index schema to the newest revision, one process at a time."""
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with _file_lock(engine), engine.begin() as connection:

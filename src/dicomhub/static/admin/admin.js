@@ -210,7 +210,7 @@ async function apply(method, body, doneText) {
       // A GET changes nothing, so "not saved" would be wrong here.
       setStatus("failed", `Could not load the settings (${response.status}): ${refusal.message}`);
       if (response.status === 401) {
-        showMessage("This server needs an API key: type it in the “API key” field above and choose “Use key”.");
+        showMessage("This server needs an API key or an access token with the admin role: type it in the “API key” field above and choose “Use key”.");
       }
       return;
     }
