@@ -198,3 +198,13 @@ def test_refused_admin_requests_are_audited(server: Server) -> None:
     audit = [line for line in server.log().splitlines() if "dicomhub.audit" in line]
     assert "refused PUT /admin/cors" in audit[-1]
     assert "guessed-key" not in server.log()
+
+
+def test_an_oversized_token_is_refused_unread(server: Server) -> None:
+    answer = httpx.get(
+        server.root + "/studies", headers={"Authorization": "Bearer " + "a" * 20000}
+    )
+
+    assert answer.status_code == 401
+    assert "longer than 16384 characters" in answer.text
+    assert 'error="invalid_token"' in answer.headers["www-authenticate"]

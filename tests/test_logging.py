@@ -99,3 +99,26 @@ def test_the_access_log_can_be_turned_off(server_factory) -> None:
     assert "dicomhub.access" not in from_file.log()
     assert "dicomhub.access" not in from_env.log()
     assert '"GET /v2/studies" 200' in logged.log()
+
+
+def test_a_part_type_cannot_forge_a_log_line(dicomweb_server: Server) -> None:
+    """A part's Content-Type is the client's text; refused, it is quoted and
+    escaped in the answer and in the log."""
+    forged = "text/x\r2026-12-04 12:00:00,000 INFO dicomhub.audit: forged\x1b[1A"
+    body = (
+        f"--BND\r\nContent-Type: {forged}\r\n\r\nxx\r\n--BND--\r\n"
+    ).encode("latin-1")
+
+    answer = httpx.post(
+        f"{dicomweb_server.root}/studies",
+        content=body,
+        headers={
+            "Content-Type": 'multipart/related; type="application/dicom"; boundary=BND'
+        },
+    )
+
+    assert answer.status_code == 409
+    log = dicomweb_server.log()
+    assert "\x1b" not in log
+    assert "\r2026-12-04 12:00" not in log
+    assert "instance refused (43264)" in log

@@ -60,6 +60,10 @@ def action_for(method: str, path: str) -> Action:
 
 SUBJECT = "dicomhub.subject"
 
+# The longest bearer token looked at (access tokens with many roles are a few
+# kilobytes).
+MAX_TOKEN_LENGTH = 16 * 1024
+
 
 def subject(request: Request) -> str:
     """Who sent `request`, as the audit log names them: the API key's name, the
@@ -197,6 +201,12 @@ class BearerTokens:
             raise _invalid_token("send the token as 'Authorization: Bearer <token>'")
 
         token = token.strip()
+        if len(token) > MAX_TOKEN_LENGTH:
+            # Refused before any parsing: a JWT is a few kilobytes at most.
+            raise _invalid_token(
+                f"the bearer token is longer than {MAX_TOKEN_LENGTH} characters, "
+                "the limit; send the access token or API key alone"
+            )
         if self._verifier is not None and (not self._keys or looks_like_jwt(token)):
             name, roles = self._from_access_token(self._verifier, token)
         else:

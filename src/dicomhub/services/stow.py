@@ -85,7 +85,7 @@ from ..stow.examine import (
     examine,
 )
 from ..stow.response import Reference, store_response
-from ..uids import check_uid
+from ..uids import check_uid, shown
 from ..web import Services, dicomweb_root, services
 
 logger = logging.getLogger(__name__)
@@ -370,7 +370,8 @@ class StowRequest:
         if media != DICOM:
             item.failure = InvalidInstance(
                 INVALID_INSTANCE,
-                f"part {number} is {media}, not {DICOM} (PS3.18 §10.5.1)",
+                # The type is the client's text: quoted, escaped and cut.
+                f"part {number} is {shown(media)}, not {DICOM} (PS3.18 §10.5.1)",
             )
             return
         part = PartFile(self.svc.store.temp_dir())
@@ -580,7 +581,12 @@ async def _store(request: Request, stow: StowRequest) -> Response:
             "part per instance (PS3.18 §10.5.1)"
         )
     for failure in stow.failed:
-        logger.info("stow: instance refused (%d): %s", failure.reason, failure)
+        # Kept on one line whatever a message quotes from the request.
+        logger.info(
+            "stow: instance refused (%d): %s",
+            failure.reason,
+            audit.one_line(str(failure)),
+        )
     for reference in stow.stored:
         # The comments name attributes and rules, never values.
         for warning in reference.warnings:
