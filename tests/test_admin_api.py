@@ -524,8 +524,8 @@ def test_invalid_stored_settings(
 ) -> None:
     """Settings in the index that fail the validator are never put in force.
 
-    The ETag stays the version in force (issue 3: it claimed the stored one,
-    so two replicas could show one ETag over different settings), and
+    The ETag stays the version in force (it once claimed the stored one, so
+    two replicas could show one ETag over different settings), and
     Dicomhub-Cors-Stored with a Warning says the stored ones are invalid."""
     first = server_factory(shared_index(tmp_path))
     assert put(first, NEW).status_code == 200

@@ -1,4 +1,4 @@
-"""Faults found by attacking the live CORS administration (issue 3).
+"""Faults found by attacking the live CORS administration.
 
 Each test reproduces one fault against a real server process; its docstring
 cites the promise that was broken (docs/admin.md, docs/cors.md, an RFC or

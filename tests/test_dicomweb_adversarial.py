@@ -1,5 +1,4 @@
-"""Faults found by attacking transcoding, rendering, the change feed and PUT
-(issue 4).
+"""Faults found by attacking transcoding, rendering, the change feed and PUT.
 
 Each test reproduces one fault against a real server process; its docstring
 says what was sent, what came back and what the standard or the docs promise.
