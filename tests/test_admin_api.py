@@ -561,7 +561,7 @@ def test_invalid_stored_settings(
 
 @pytest.mark.parametrize("depth", [5000, 9], ids=["past-the-parser", "past-the-limit"])
 def test_put_deeply_nested_json_refused(depth: int, refusing: Server) -> None:
-    """Issue 3: 5000 nested arrays (10 KB) made json.loads raise RecursionError,
+    """Found by attack: 5000 nested arrays (10 KB) made json.loads raise RecursionError,
     answered 500 and left no audit line. Settings never nest beyond a list in
     an object: deeper than 8 is a 400, audited like any refusal."""
     body = '{"origins":' + "[" * depth + "]" * depth + "}"
@@ -581,7 +581,7 @@ def test_put_deeply_nested_json_refused(depth: int, refusing: Server) -> None:
 def test_put_warnings_merged_and_capped(
     server_factory: Callable[..., Server],
 ) -> None:
-    """Issue 3: one Warning field per warning gave ~500 KB of header for 2400
+    """Found by attack: one Warning field per warning gave ~500 KB of header for 2400
     copies of one origin, which clients refuse although the change was stored.
     Each distinct warning is sent once (with its count), at most 10 fields of
     at most 300 characters; the audit line lists every distinct warning."""
@@ -630,7 +630,7 @@ def test_put_long_warning_shortened(server_factory: Callable[..., Server]) -> No
 def test_forwarded_host_does_not_make_another_site_same_origin(
     forwarded: dict[str, str], server_factory: Callable[..., Server]
 ) -> None:
-    """Issue 3: the server's own origin was taken from base_url(), which
+    """Found by attack: the server's own origin was taken from base_url(), which
     believes forwarding headers from loopback, where a browser on this machine
     connects from; with headers = ["*"] a page on another site could send
     them through a passing preflight and pass for the server's own page. The
@@ -666,7 +666,7 @@ def test_own_origin_is_public_base_url_when_set(
 def test_put_after_the_setting_row_was_lost_is_in_force(
     tmp_path: Path, server_factory: Callable[..., Server]
 ) -> None:
-    """Issue 3: with the `setting` row gone (removed by hand, an index restored
+    """Found by attack: with the `setting` row gone (removed by hand, an index restored
     from a backup), the next PUT wrote version 1, which the process ignored as
     older than the one it had: 200 with the OLD settings, in force nowhere. A
     200 now means stored and in force, and the audit's old value is what was
@@ -706,7 +706,7 @@ def test_unreadable_setting_row(
     tmp_path: Path,
     server_factory: Callable[..., Server],
 ) -> None:
-    """Issue 3: a row whose version or time was not readable (written by hand
+    """Found by attack: a row whose version or time was not readable (written by hand
     with sqlite3) made PUT and DELETE answer 500, the poller log as if the
     index were down, and a restart fail. It is now an invalid row: one ERROR,
     the settings in force stay (the file's at a start), a PUT or DELETE

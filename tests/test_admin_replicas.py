@@ -105,7 +105,7 @@ def test_replicas_keep_the_newest_of_quick_changes(
 def test_replicas_etag_is_the_version_in_force(
     tmp_path: Path, server_factory: Callable[..., Server]
 ) -> None:
-    """Issue 3: the ETag claimed the stored version even when those settings
+    """Found by attack: the ETag claimed the stored version even when those settings
     were invalid and not in force, so two replicas showed one ETag over
     different settings. It is the version in force on each process."""
     config = shared_index(tmp_path, CONFIG)
