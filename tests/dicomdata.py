@@ -164,11 +164,13 @@ PERSON_NAME_OBJECTS = [
 ]
 
 
+def blob_files(blobs: Path) -> list[Path]:
+    """Every file under a server's blob folder, stored or temporary, less each
+    process's lock file in ``.incoming`` (dicomhub.storage.folder)."""
+    return [p for p in blobs.rglob("*") if p.is_file() and p.name != "lock"]
+
+
 def temporary_files(blobs: Path) -> list[Path]:
     """Files a store left in ``.incoming``, less each process's lock file
     (dicomhub.storage.folder): what an interrupted or refused write leaves."""
-    return [
-        path
-        for path in (blobs / ".incoming").rglob("*")
-        if path.is_file() and path.name != "lock"
-    ]
+    return blob_files(blobs / ".incoming")

@@ -37,6 +37,7 @@ from dicomhub.dicom.frames import (
 )
 from dicomhub.dicom.render import MAX_RENDER_PIXELS
 
+from . import dicomdata
 from .conftest import Server, start_server
 from .dicomdata import stow, temporary_files, to_bytes
 
@@ -80,9 +81,7 @@ def index_count(server: Server) -> int:
 
 
 def blob_files(server: Server) -> list[Path]:
-    # Each server process holds a lock file in .incoming (storage.folder).
-    blobs = server.data_dir / "blobs"
-    return [p for p in blobs.rglob("*") if p.is_file() and p.name != "lock"]
+    return dicomdata.blob_files(server.data_dir / "blobs")
 
 
 def image(syntax: str, rows: int, columns: int, **attributes: object) -> Dataset:

@@ -22,6 +22,7 @@ from dicomhub.services.qido import MAX_INCLUDEFIELD
 from dicomhub.services.wado import MAX_FRAME_LIST
 from dicomhub.web import MAX_QUERY_BYTES, MAX_QUERY_PARAMETERS
 
+from . import dicomdata
 from .conftest import Server, start_server
 from .dicomdata import fresh, multipart_body, stow, temporary_files, to_bytes
 
@@ -57,9 +58,7 @@ def index_count(server: Server) -> int:
 
 
 def blob_files(server: Server) -> list[Path]:
-    # Each server process holds a lock file in .incoming (storage.folder).
-    blobs = server.data_dir / "blobs"
-    return [p for p in blobs.rglob("*") if p.is_file() and p.name != "lock"]
+    return dicomdata.blob_files(server.data_dir / "blobs")
 
 
 def assert_nothing_left(server: Server, files: int, rows: int) -> None:

@@ -5,7 +5,6 @@ and no index row behind. Against a real server."""
 
 from __future__ import annotations
 
-import sqlite3
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,8 @@ from dicomhub.errors import BadRequest
 from dicomhub.uids import check_uid, is_valid_uid, uid_problem
 
 from .conftest import Server, start_server
-from .dicomdata import fresh, stow, temporary_files, to_bytes
+from .dicomdata import blob_files, fresh, stow, temporary_files, to_bytes
+from .test_stow import index_rows
 
 # Raw request targets: what a client can put in a path segment, percent-
 # encoded or not (httpx would normalise some of them, so they go as raw bytes).
@@ -79,15 +79,8 @@ def raw_get(server: Server, target: str, method: str = "GET") -> httpx.Response:
         return client.send(request)
 
 
-def index_rows(server: Server) -> list[tuple[str, str]]:
-    with sqlite3.connect(server.data_dir / "index.sqlite3") as db:
-        return db.execute("SELECT sop_instance_uid, blob_key FROM instance").fetchall()
-
-
 def stored_files(server: Server) -> list[Path]:
-    blobs = server.data_dir / "blobs"
-    # Each server process holds a lock file in .incoming (storage.folder).
-    return [p for p in blobs.rglob("*") if p.is_file() and p.name != "lock"]
+    return blob_files(server.data_dir / "blobs")
 
 
 def test_uid_rules() -> None:
