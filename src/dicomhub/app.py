@@ -15,7 +15,6 @@ From the outside in (docs/cors.md §6):
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import warnings
 from typing import Any
@@ -42,7 +41,7 @@ from .cors import CORSMiddleware, PolicyHolder, parse_cors_settings
 from .cors.store import CorsSettingStore
 from .csrf import CSRFMiddleware
 from .errors import DicomhubError
-from .hosts import HostCheckMiddleware, allowed_hosts
+from .hosts import HostCheckMiddleware, allowed_hosts, is_loopback_address
 from .index import SqlIndex
 from .secheaders import SecurityHeadersMiddleware
 from .services import changefeed, delete, qido, stow, wado
@@ -137,13 +136,9 @@ def _dispatching(path: str, group: list[Route]) -> Route:
 def listens_on_loopback(host: str) -> bool:
     """Whether `host`, the address to listen on, is reachable from this
     machine only (127.0.0.0/8, ::1, "localhost")."""
-    host = host.strip().lower().removeprefix("[").removesuffix("]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_address(
+        host.strip().lower().removeprefix("[").removesuffix("]")
+    )
 
 
 def check_open_access(server: ServerSettings, authorizer: Authorizer) -> None:

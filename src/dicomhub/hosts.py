@@ -37,13 +37,21 @@ def host_name(header: str) -> str:
     return name if name and port.isdigit() else header
 
 
-def is_loopback(name: str) -> bool:
-    if name == "localhost" or name.endswith(".localhost"):
+def is_loopback_address(name: str) -> bool:
+    """Whether `name` is "localhost" or a loopback address (127.0.0.0/8, ::1),
+    exactly as given."""
+    if name == "localhost":
         return True
     try:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback(name: str) -> bool:
+    """A Host name that reaches this machine only: also any name under
+    ".localhost" (RFC 6761 §6.3)."""
+    return name.endswith(".localhost") or is_loopback_address(name)
 
 
 def allowed_hosts(settings: ServerSettings) -> frozenset[str] | None:

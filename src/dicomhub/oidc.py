@@ -14,7 +14,6 @@ Nothing here knows dicomhub's roles: `auth` maps the claims to them.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
@@ -30,6 +29,7 @@ import httpx
 import jwt
 
 from .config import ConfigError
+from .hosts import is_loopback_address
 
 logger = logging.getLogger(__name__)
 
@@ -80,20 +80,11 @@ def _check_url(key: str, value: Any) -> str:
         raise ConfigError(key, value, "must be an https URL")
     if parts.query or parts.fragment:
         raise ConfigError(key, value, "must have no query or fragment")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_address(parts.hostname):
         raise ConfigError(
             key, value, "must be https; plain http is allowed for loopback only"
         )
     return value
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_jwks(data: Any) -> dict[str | None, list[jwt.PyJWK]]:
