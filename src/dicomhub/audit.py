@@ -1,6 +1,6 @@
 """The audit log: logger ``dicomhub.audit``, level INFO, one line per event.
 
-Who (the subject from `dicomhub.auth.subject` and the client's address), what
+Who (`subject`, set by `dicomhub.auth`, and the client's address), what
 (method, path and the outcome) and when (the log record's own time), for every
 STOW-RS store or replace, every DELETE, and every settings change
 (``dicomhub.admin.audit``); `dicomhub.auth` adds each refused write, delete
@@ -19,9 +19,33 @@ from typing import Any
 from starlette.requests import Request
 
 from .accesslog import sent_path
-from .auth import subject
 
 audit = logging.getLogger("dicomhub.audit")
+
+# The request scope key under which `dicomhub.auth` names who sent a request.
+SUBJECT = "dicomhub.subject"
+
+
+def subject(request: Request) -> str:
+    """Who sent `request`, as the audit log names them: the API key's name, the
+    access token's `sub` (or `preferred_username`), or "anonymous" when
+    authentication is off."""
+    return request.scope.get(SUBJECT, "anonymous")
+
+
+def refused(request: Request, status: int, reason: str) -> None:
+    """A store, delete or admin request that authentication or authorisation
+    refused, guesses included."""
+    audit.info(
+        "refused %s %s from %s (%s): %d %s",
+        request.method,
+        sent_path(request.scope),
+        address(request),
+        # A token's subject is the issuer's text.
+        one_line(subject(request)),
+        status,
+        reason,
+    )
 
 
 def stored(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 import hmac
-import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .accesslog import sent_path
+from . import audit
+from .audit import SUBJECT
 from .config import ConfigError
 from .errors import DicomhubError, Forbidden, ServiceUnavailable, Unauthorized
 from .oidc import (
@@ -32,8 +32,6 @@ from .oidc import (
     looks_like_jwt,
     verifier_from_settings,
 )
-
-audit_logger = logging.getLogger("dicomhub.audit")
 
 
 class Action(enum.Enum):
@@ -58,18 +56,9 @@ def action_for(method: str, path: str) -> Action:
     return Action.READ
 
 
-SUBJECT = "dicomhub.subject"
-
 # The longest bearer token looked at (access tokens with many roles are a few
 # kilobytes).
 MAX_TOKEN_LENGTH = 16 * 1024
-
-
-def subject(request: Request) -> str:
-    """Who sent `request`, as the audit log names them: the API key's name, the
-    access token's `sub` (or `preferred_username`), or "anonymous" when
-    authentication is off."""
-    return request.scope.get(SUBJECT, "anonymous")
 
 
 class Authorizer(Protocol):
@@ -418,16 +407,7 @@ class AuthorizationMiddleware:
             if action in (Action.ADMIN, Action.WRITE, Action.DELETE):
                 # Every refused settings change, store or delete is audited,
                 # guesses included; refused reads are in the access log.
-                audit_logger.info(
-                    "refused %s %s from %s (%s): %d %s",
-                    request.method,
-                    sent_path(scope),
-                    request.client.host if request.client else "-",
-                    # A token's subject is the issuer's text: kept on one line.
-                    subject(request).encode("unicode_escape").decode("ascii"),
-                    exc.status,
-                    exc.message,
-                )
+                audit.refused(request, exc.status, exc.message)
             response = PlainTextResponse(
                 exc.message, status_code=exc.status, headers=exc.headers
             )

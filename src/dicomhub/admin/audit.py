@@ -1,7 +1,7 @@
 """The audit log of setting changes: logger ``dicomhub.audit``, level INFO.
 
 One line per change or refused change through the admin API: what was asked
-(method and path), who asked (the subject from `dicomhub.auth.subject` and the
+(method and path), who asked (the subject from `dicomhub.audit.subject` and the
 client's address), and either the old and new settings as compact JSON (with
 the validator's warnings, if any) or the reason of the refusal. When: the log
 record's own time. Settings hold no patient data; text taken from the request
@@ -17,8 +17,7 @@ from typing import Any
 from starlette.requests import Request
 
 from ..accesslog import sent_path
-from ..audit import address, audit, compact, one_line
-from ..auth import subject
+from ..audit import address, audit, compact, one_line, subject
 
 
 def changed(
