@@ -315,25 +315,18 @@ class StoredPixels:
         )
         if not self.encapsulated or self._whole is not None:
             return
-        header = self.header
-        offsets = None
-        if "ExtendedOffsetTable" in header and "ExtendedOffsetTableLengths" in header:
-            offsets = (header.ExtendedOffsetTable, header.ExtendedOffsetTableLengths)
         self.fp.seek(self._value_start)
         frames = generate_frames(
-            self.fp, number_of_frames=self.number_of_frames, extended_offsets=offsets
+            self.fp,
+            number_of_frames=self.number_of_frames,
+            extended_offsets=self._extended_offsets(),
         )
         index = 0
         try:
             for index, data in enumerate(frames):
                 self._check_codestream(index, data)
         except (ValueError, KeyError, IndexError, struct.error) as exc:
-            raise NotAcceptable(
-                f"frame {index + 1} cannot be located in the encapsulated Pixel "
-                f"Data ({type(exc).__name__}): its fragments and offset table do "
-                "not agree with Number of Frames (PS3.5 A.4); retrieve the whole "
-                "instance as stored"
-            ) from None
+            raise _not_located(index, exc) from None
 
     def _check_codestream(self, index: int, data: bytes) -> None:
         size = codestream_size(data[:65536])
@@ -429,27 +422,22 @@ class StoredPixels:
     def encoded_frame(self, index: int) -> bytes:
         """Frame `index` of encapsulated pixel data as stored, without item
         tags (PS3.5 A.4)."""
-        header = self.header
-        offsets = None
-        if "ExtendedOffsetTable" in header and "ExtendedOffsetTableLengths" in header:
-            offsets = (header.ExtendedOffsetTable, header.ExtendedOffsetTableLengths)
         self.fp.seek(self._value_start)
         try:
             return get_frame(
                 self.fp,
                 index,
-                extended_offsets=offsets,
+                extended_offsets=self._extended_offsets(),
                 number_of_frames=self.number_of_frames,
             )
         except (ValueError, KeyError, IndexError, struct.error) as exc:
-            # Number of Frames, the offset tables and the fragments disagree
-            # (PS3.5 A.4): the stored instance holds no such frame to cut out.
-            raise NotAcceptable(
-                f"frame {index + 1} cannot be located in the encapsulated Pixel "
-                f"Data ({type(exc).__name__}): its fragments and offset table do "
-                "not agree with Number of Frames (PS3.5 A.4); retrieve the whole "
-                "instance"
-            ) from None
+            raise _not_located(index, exc) from None
+
+    def _extended_offsets(self) -> tuple[Any, Any] | None:
+        header = self.header
+        if "ExtendedOffsetTable" in header and "ExtendedOffsetTableLengths" in header:
+            return (header.ExtendedOffsetTable, header.ExtendedOffsetTableLengths)
+        return None
 
     # Decoded frames --------------------------------------------------------
 
@@ -581,3 +569,14 @@ def _swap_binary_values(ds: Dataset) -> None:
             for start in range(size):
                 swapped[start::size] = elem.value[size - 1 - start :: size]
             elem.value = bytes(swapped)
+
+
+def _not_located(index: int, exc: Exception) -> NotAcceptable:
+    # Number of Frames, the offset tables and the fragments disagree (PS3.5
+    # A.4): the stored instance holds no such frame to cut out.
+    return NotAcceptable(
+        f"frame {index + 1} cannot be located in the encapsulated Pixel "
+        f"Data ({type(exc).__name__}): its fragments and offset table do "
+        "not agree with Number of Frames (PS3.5 A.4); retrieve the whole "
+        "instance"
+    )
